@@ -1,0 +1,398 @@
+"""Sample-efficiency statistics over learning curves (REFERENCE §5).
+
+Conventions follow rliable (Agarwal et al., "Deep RL at the Edge of the Statistical
+Precipice", NeurIPS 2021) and transfer-learning metrics from Taylor & Stone (JMLR 2009):
+time to threshold, jumpstart, area under the curve, and an IQM/median ratio between arms
+with a stratified bootstrap CI.
+
+A learning curve is two aligned 1-D arrays: ``timesteps`` (strictly increasing environment
+steps at which the policy was evaluated) and a value per evaluation (success rate, and
+optionally collision rate). Runs that never reach the threshold are right-censored; they
+are kept, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from robosf_assets.benchmark.stats import iqm, percentile_interval
+
+# (timesteps, values) of one run.
+Curve = tuple[ArrayLike, ArrayLike]
+RatioStatistic = Literal["iqm", "median"]
+
+
+def _curve(timesteps: ArrayLike, values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a learning curve and return it as (int64 steps, float64 values).
+
+    :param timesteps: strictly increasing, non-negative evaluation steps.
+    :param values: one value per evaluation.
+    :return: the two arrays.
+    """
+    t = np.asarray(timesteps)
+    v = np.asarray(values, dtype=np.float64)
+    if t.ndim != 1 or v.ndim != 1 or t.size != v.size:
+        raise ValueError(
+            f"timesteps and values must be aligned 1-D arrays, got {t.shape} and {v.shape}"
+        )
+    if t.size == 0:
+        raise ValueError("learning curve is empty: need at least one evaluation")
+    if not np.all(t == np.round(t)):
+        raise ValueError("timesteps must be whole environment steps")
+    t = t.astype(np.int64)
+    if t[0] < 0 or np.any(np.diff(t) <= 0):
+        raise ValueError("timesteps must be non-negative and strictly increasing")
+    return t, v
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """Time to threshold of one run.
+
+    :param steps: first evaluation step of the first run of ``k`` consecutive qualifying
+        evaluations; ``None`` when censored.
+    :param censored: True when the run never qualified within its evaluations.
+    :param censored_at: last evaluated step when censored, else ``None``.
+    :param index: evaluation index matching ``steps``, else ``None``.
+    """
+
+    steps: int | None
+    censored: bool
+    censored_at: int | None = None
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        """Reject inconsistent results (censored without ``censored_at`` and the like)."""
+        if self.censored and (self.steps is not None or self.censored_at is None):
+            raise ValueError("a censored result needs steps=None and censored_at set")
+        if not self.censored and self.steps is None:
+            raise ValueError("an uncensored result needs steps")
+
+    @property
+    def time(self) -> int:
+        """Steps used in ratios: ``steps``, or ``censored_at`` (a lower bound) if censored."""
+        return self.censored_at if self.censored else self.steps  # type: ignore[return-value]
+
+
+def time_to_threshold(
+    timesteps: ArrayLike,
+    success: ArrayLike,
+    *,
+    target: float = 0.9,
+    collision: ArrayLike | None = None,
+    max_collision: float = 0.05,
+    k: int = 3,
+) -> ThresholdResult:
+    """First step at which success >= target (and collision <= max_collision) holds for k evals.
+
+    A qualifying streak still running at the last evaluation but shorter than ``k`` is not
+    confirmed, so the run is censored. NaN success or collision never qualifies.
+
+    :param timesteps: evaluation steps.
+    :param success: evaluated success rate per evaluation.
+    :param target: success threshold (inclusive).
+    :param collision: optional collision rate per evaluation.
+    :param max_collision: collision ceiling (inclusive), used when ``collision`` is given.
+    :param k: consecutive qualifying evaluations required (>= 1).
+    :return: the :class:`ThresholdResult`.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    t, s = _curve(timesteps, success)
+    ok = s >= target
+    if collision is not None:
+        _, c = _curve(t, collision)
+        ok &= c <= max_collision
+    if ok.size >= k:
+        streaks = np.convolve(ok.astype(np.int64), np.ones(k, dtype=np.int64), mode="valid")
+        hits = np.flatnonzero(streaks == k)
+        if hits.size:
+            i = int(hits[0])
+            return ThresholdResult(steps=int(t[i]), censored=False, index=i)
+    return ThresholdResult(steps=None, censored=True, censored_at=int(t[-1]))
+
+
+@dataclass(frozen=True)
+class RatioResult:
+    """Ratio of time to threshold, fine-tuned over baseline (below 1 means fewer steps).
+
+    :param statistic: ``"iqm"`` or ``"median"`` across runs.
+    :param point: statistic(fine-tuned times) / statistic(baseline times).
+    :param ci_low: lower bound of the stratified bootstrap CI.
+    :param ci_high: upper bound of the stratified bootstrap CI.
+    :param confidence: CI coverage.
+    :param finetuned_value: statistic of the fine-tuned times.
+    :param baseline_value: statistic of the baseline times.
+    :param n_finetuned: runs in the fine-tuned arm.
+    :param n_baseline: runs in the baseline arm.
+    :param any_censored_finetuned: some fine-tuned run never reached the threshold.
+    :param any_censored_baseline: some baseline run never reached the threshold.
+    """
+
+    statistic: str
+    point: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    finetuned_value: float
+    baseline_value: float
+    n_finetuned: int
+    n_baseline: int
+    any_censored_finetuned: bool
+    any_censored_baseline: bool
+
+    @property
+    def bound(self) -> Literal["exact", "upper", "lower", "indeterminate"]:
+        """How to read ``point`` given censoring.
+
+        Censored times are lower bounds and IQM/median are monotone in each run's time, so:
+        only baseline censored -> the true ratio is at most ``point`` ("upper");
+        only fine-tuned censored -> at least ``point`` ("lower"); both -> "indeterminate".
+        """
+        ft, bl = self.any_censored_finetuned, self.any_censored_baseline
+        if ft and bl:
+            return "indeterminate"
+        if bl:
+            return "upper"
+        if ft:
+            return "lower"
+        return "exact"
+
+
+def _reduce(samples: np.ndarray, statistic: RatioStatistic) -> np.ndarray:
+    """IQM or median along the last axis.
+
+    :param samples: times, runs on the last axis.
+    :param statistic: ``"iqm"`` or ``"median"``.
+    :return: the reduced array.
+    """
+    if statistic == "iqm":
+        return np.asarray(iqm(samples, axis=-1))
+    return np.median(samples, axis=-1)
+
+
+def _times(results: Sequence[ThresholdResult], arm: str) -> np.ndarray:
+    """Times of an arm's runs, censored ones at their censoring step.
+
+    :param results: one :class:`ThresholdResult` per run.
+    :param arm: arm name for error messages.
+    :return: float array of steps.
+    """
+    if len(results) == 0:
+        raise ValueError(f"{arm} arm has no runs")
+    if not all(isinstance(r, ThresholdResult) for r in results):
+        raise TypeError(f"{arm} arm must be a list of ThresholdResult")
+    return np.array([r.time for r in results], dtype=np.float64)
+
+
+def efficiency_ratio(
+    finetuned: Sequence[ThresholdResult],
+    baseline: Sequence[ThresholdResult],
+    *,
+    statistic: RatioStatistic = "iqm",
+    n_resamples: int = 5000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> RatioResult:
+    """Time-to-threshold ratio fine-tuned / baseline with a stratified bootstrap CI.
+
+    Each bootstrap replicate resamples runs with replacement within each arm
+    independently (rliable's stratified bootstrap); seeds are not assumed paired.
+
+    Censored runs enter at their censoring step, a lower bound on their true time. A
+    censored baseline run therefore shrinks the baseline time and pushes the ratio up,
+    against the fine-tuned arm (the reported ratio is then an upper bound); a censored
+    fine-tuned run pushes it down (a lower bound). Check the ``any_censored_*`` flags or
+    :attr:`RatioResult.bound` before quoting the ratio as an estimate.
+
+    :param finetuned: time-to-threshold results of the fine-tuned (pre-trained) runs.
+    :param baseline: results of the from-scratch runs.
+    :param statistic: ``"iqm"`` (rliable default) or ``"median"`` across runs.
+    :param n_resamples: bootstrap replicates.
+    :param seed: seed for ``np.random.default_rng``.
+    :param confidence: CI coverage in (0, 1).
+    :return: the :class:`RatioResult`.
+    """
+    if statistic not in ("iqm", "median"):
+        raise ValueError(f"statistic must be 'iqm' or 'median', got {statistic!r}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    ft, bl = _times(finetuned, "finetuned"), _times(baseline, "baseline")
+    if np.any(bl <= 0):
+        raise ValueError(
+            "a baseline run reached the threshold at step 0, so the ratio is undefined; "
+            "raise the target or report jumpstart instead"
+        )
+    ft_value, bl_value = float(_reduce(ft, statistic)), float(_reduce(bl, statistic))
+    rng = np.random.default_rng(seed)
+    ft_boot = _reduce(ft[rng.integers(0, ft.size, size=(n_resamples, ft.size))], statistic)
+    bl_boot = _reduce(bl[rng.integers(0, bl.size, size=(n_resamples, bl.size))], statistic)
+    ci_low, ci_high = percentile_interval(ft_boot / bl_boot, confidence)
+    return RatioResult(
+        statistic=statistic,
+        point=ft_value / bl_value,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        confidence=confidence,
+        finetuned_value=ft_value,
+        baseline_value=bl_value,
+        n_finetuned=int(ft.size),
+        n_baseline=int(bl.size),
+        any_censored_finetuned=any(r.censored for r in finetuned),
+        any_censored_baseline=any(r.censored for r in baseline),
+    )
+
+
+def area_under_curve(
+    timesteps: ArrayLike, success: ArrayLike, *, max_steps: int | None = None
+) -> float:
+    """Trapezoidal area under the success curve divided by its step span (in [0, 1]).
+
+    With ``max_steps`` the curve is cut (linearly interpolated at ``max_steps``) or
+    extended (last value held) to ``[timesteps[0], max_steps]``, so arms trained for
+    different lengths are compared on one span. A single evaluation with no span returns
+    its value.
+
+    :param timesteps: evaluation steps.
+    :param success: success rate per evaluation (values in [0, 1] give an area in [0, 1]).
+    :param max_steps: end of the span, > ``timesteps[0]``; ``None`` uses the last evaluation.
+    :return: normalised area.
+    """
+    t, s = _curve(timesteps, success)
+    if not np.isfinite(s).all():
+        raise ValueError("success has NaN/inf; the area is undefined")
+    if max_steps is not None:
+        if max_steps <= t[0]:
+            raise ValueError(f"max_steps={max_steps} must exceed the first step {t[0]}")
+        grid = np.append(t[t < max_steps], max_steps)
+        s, t = np.interp(grid, t, s), grid
+    span = float(t[-1] - t[0])
+    if span == 0.0:
+        return float(s[0])
+    area = np.sum(np.diff(t) * (s[1:] + s[:-1]) / 2.0)
+    return float(area / span)
+
+
+def jumpstart(success: ArrayLike, timesteps: ArrayLike | None = None) -> float:
+    """Success at the first evaluation (step 0): the benefit before any fine-tuning.
+
+    :param success: success rate per evaluation.
+    :param timesteps: optional evaluation steps; if given, the first must be 0.
+    :return: first success value.
+    """
+    s = np.asarray(success, dtype=np.float64).reshape(-1)
+    if s.size == 0:
+        raise ValueError("success curve is empty")
+    if timesteps is not None:
+        t, _ = _curve(timesteps, s)
+        if t[0] != 0:
+            raise ValueError(f"first evaluation is at step {t[0]}, not 0; evaluate before training")
+    return float(s[0])
+
+
+def value_at(timesteps: ArrayLike, values: ArrayLike, step: int) -> float:
+    """Last evaluated value at or before ``step`` (NaN if ``step`` precedes the first eval).
+
+    Use it for the collision rate at the threshold point: ``value_at(t, coll, res.steps)``.
+
+    :param timesteps: evaluation steps.
+    :param values: value per evaluation.
+    :param step: query step.
+    :return: the value.
+    """
+    if step is None:
+        raise ValueError("step is None (a censored run?); pass ThresholdResult.time instead")
+    t, v = _curve(timesteps, values)
+    i = int(np.searchsorted(t, step, side="right")) - 1
+    return float(v[i]) if i >= 0 else float("nan")
+
+
+def curves_on_grid(curves: Sequence[Curve], grid: ArrayLike) -> np.ndarray:
+    """Sample runs on a common step grid, carrying the last value forward.
+
+    Grid points before a run's first evaluation are NaN; points after its last
+    evaluation hold its last value.
+
+    :param curves: ``(timesteps, values)`` per run.
+    :param grid: query steps.
+    :return: array of shape ``(n_runs, len(grid))``.
+    """
+    g = np.asarray(grid).reshape(-1)
+    out = np.full((len(curves), g.size), np.nan)
+    for row, (timesteps, values) in enumerate(curves):
+        t, v = _curve(timesteps, values)
+        idx = np.searchsorted(t, g, side="right") - 1
+        valid = idx >= 0
+        out[row, valid] = v[idx[valid]]
+    return out
+
+
+@dataclass(frozen=True)
+class CurveBand:
+    """Mean learning curve across runs with a bootstrap CI band.
+
+    :param grid: grid steps.
+    :param mean: mean over runs with data at each grid point (NaN where none has).
+    :param ci_low: lower CI bound per grid point.
+    :param ci_high: upper CI bound per grid point.
+    :param n_runs: runs with data at each grid point.
+    """
+
+    grid: np.ndarray
+    mean: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    n_runs: np.ndarray
+
+
+def _nanmean_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-ignoring mean and count along ``axis`` without empty-slice warnings.
+
+    :param x: array with NaN for missing.
+    :param axis: axis to reduce.
+    :return: ``(mean, count)``; mean is NaN where count is 0.
+    """
+    present = ~np.isnan(x)
+    count = present.sum(axis=axis)
+    total = np.where(present, x, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+
+def mean_curve_with_ci(
+    curves: Sequence[Curve],
+    grid: ArrayLike,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> CurveBand:
+    """Mean curve on ``grid`` with a percentile bootstrap CI over runs, for CI bands.
+
+    Runs are resampled whole (one index per run, shared across grid points) so the band
+    reflects run-to-run variation.
+
+    :param curves: ``(timesteps, values)`` per run.
+    :param grid: query steps.
+    :param n_resamples: bootstrap replicates.
+    :param confidence: CI coverage in (0, 1).
+    :param seed: seed for ``np.random.default_rng``.
+    :return: the :class:`CurveBand`.
+    """
+    if len(curves) == 0:
+        raise ValueError("need at least one run")
+    g = np.asarray(grid).reshape(-1)
+    m = curves_on_grid(curves, g)
+    mean, count = _nanmean_rows(m, axis=0)
+    idx = np.random.default_rng(seed).integers(0, m.shape[0], size=(n_resamples, m.shape[0]))
+    boot, _ = _nanmean_rows(m[idx], axis=1)  # (n_resamples, n_grid)
+    low, high = np.full(g.size, np.nan), np.full(g.size, np.nan)
+    for j in np.flatnonzero(count > 0):
+        col = boot[:, j]
+        low[j], high[j] = percentile_interval(col[~np.isnan(col)], confidence)
+    return CurveBand(grid=g, mean=mean, ci_low=low, ci_high=high, n_runs=count)

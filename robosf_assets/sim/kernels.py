@@ -1,0 +1,484 @@
+"""Batched world kernels (numba): reset, step, LiDAR and observation for B worlds at once.
+
+Each world is independent and owns a splitmix64 random stream, so a world's trajectory
+depends only on its seed and its actions: world ``i`` of a batch seeded ``s + i``
+reproduces a single world seeded ``s + i`` bit for bit, and the parallel kernels
+(``prange`` over worlds) give the same bytes as the serial ones.
+
+State layout (B worlds, P pedestrians, R rays):
+
+==============  ===========  ===================================================
+array           shape        meaning
+==============  ===========  ===================================================
+robot           (B, 5)       x, y, heading, linear speed, angular speed
+robot_goal      (B, 2)       goal position
+ped_pos/vel     (B, P, 2)    pedestrian position / velocity
+ped_goal        (B, P, 2)    the point the desired force pulls towards (via or target)
+ped_target      (B, P, 2)    final target of the pedestrian's current trip
+ped_vmax        (B, P)       max (= desired) speed, 1.3 x initial speed
+ped_flow        (B, P)       index of the pedestrian's flow
+ped_via         (B, P)       index of the next via point (== n_via: heading to target)
+steps           (B,)         steps taken in the current episode
+rng             (B,)         splitmix64 state
+metrics         (B, NM)      episode accumulators, see ``M_*``
+status          (B,)         ``RUNNING``/``GOAL``/``COLLISION_PED``/``COLLISION_WALL``/``TIMEOUT``
+==============  ===========  ===================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from robosf_assets.sim import forces
+from robosf_assets.sim.params import PARAM_INDEX as _I
+
+# ---- status codes ---------------------------------------------------------------------
+RUNNING, GOAL, COLLISION_PED, COLLISION_WALL, TIMEOUT = 0, 1, 2, 3, 4
+STATUS_NAMES = {RUNNING: "running", GOAL: "goal", COLLISION_PED: "pedestrian", COLLISION_WALL: "obstacle", TIMEOUT: "timeout"}
+
+# ---- metric accumulators ----------------------------------------------------------------
+M_PATH, M_MIN_CLEAR, M_NEAR, M_COMFORT, M_JERK, M_PREV_ACC, M_PED_STEPS, M_START_DIST, M_RETURN, M_PREV_DIST = range(10)
+NM = 10
+
+# ---- parameter indices (compile-time constants for numba) --------------------------------
+_DT = _I["dt"]
+_RR = _I["robot_radius"]
+_VMAX = _I["robot_max_speed"]
+_WMAX = _I["robot_max_angular"]
+_ACC = _I["robot_max_accel"]
+_WACC = _I["robot_max_angular_accel"]
+_GOAL_R = _I["goal_radius"]
+_LRANGE = _I["lidar_range"]
+_PR = _I["ped_radius"]
+_DF = _I["desired_factor"]
+_TAU = _I["relaxation_time"]
+_GTH = _I["goal_threshold"]
+_SF = _I["social_factor"]
+_LAM = _I["lambda_importance"]
+_GAMMA = _I["gamma"]
+_N = _I["n"]
+_NP = _I["n_prime"]
+_OF = _I["obstacle_factor"]
+_OSIG = _I["obstacle_sigma"]
+_OTH = _I["obstacle_threshold"]
+_MULT = _I["max_speed_multiplier"]
+_RF = _I["robot_force_factor"]
+_STOP = _I["ped_stop_distance"]
+_RESPAWN = _I["ped_respawn_distance"]
+_VIA = _I["via_reach_distance"]
+_NEAR = _I["near_miss_distance"]
+_COMFORT = _I["comfort_force_threshold"]
+_GSCALE = _I["goal_distance_scale"]
+_W_PROG = _I["reward_progress"]
+_W_TIME = _I["reward_time"]
+_W_GOAL = _I["reward_goal"]
+_W_COLL = _I["reward_collision"]
+_W_NEAR = _I["reward_near_miss"]
+_HORIZON = _I["horizon"]
+_MIN_GOAL = _I["min_goal_distance"]
+_HEADING = _I["heading_noise"]
+_SPD_LO = _I["ped_speed_low"]
+_SPD_HI = _I["ped_speed_high"]
+
+STATE_DIM = 5  # v, w, goal distance, sin and cos of the goal bearing
+
+
+# ---- random numbers: splitmix64, one stream per world -------------------------------------
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+
+
+def seed_state(seed: int) -> np.uint64:
+    """Initial splitmix64 state for a world seed (any Python int)."""
+    mask = (1 << 64) - 1
+    z = (int(seed) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return np.uint64(z ^ (z >> 31))
+
+
+@njit(cache=True, inline="always")
+def _uniform(rng, b):
+    z = rng[b] + _GOLDEN
+    rng[b] = z
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return np.float64(z >> _S11) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def _in_rect(rng, b, rects, k):
+    x = rects[k, 0] + (rects[k, 2] - rects[k, 0]) * _uniform(rng, b)
+    y = rects[k, 1] + (rects[k, 3] - rects[k, 1]) * _uniform(rng, b)
+    return x, y
+
+
+@njit(cache=True, inline="always")
+def _pick(rng, b, n):
+    k = int(_uniform(rng, b) * n)
+    return n - 1 if k >= n else k
+
+
+@njit(cache=True, inline="always")
+def _wrap(a):
+    return (a + math.pi) % (2.0 * math.pi) - math.pi
+
+
+# ---- reset -------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _ped_goal_for(f, k, target_x, target_y, flow_via, flow_nvia):
+    if k < flow_nvia[f]:
+        return flow_via[f, k, 0], flow_via[f, k, 1]
+    return target_x, target_y
+
+
+@njit(cache=True, error_model="numpy")
+def _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+               flow_src, flow_tgt, flow_via, flow_nvia, p, initial):
+    """Place pedestrian ``i``: on reset anywhere on its first leg, later at its flow's source."""
+    f = ped_flow[b, i]
+    rr_clear = p[_RR] + p[_PR] + (1.0 if initial else 1.6)
+    for attempt in range(30):
+        sx, sy = _in_rect(rng, b, flow_src, f)
+        tx, ty = _in_rect(rng, b, flow_tgt, f)
+        gx, gy = _ped_goal_for(f, 0, tx, ty, flow_via, flow_nvia)
+        if initial:
+            u = _uniform(rng, b)
+            x = sx + u * (gx - sx)
+            y = sy + u * (gy - sy)
+        else:
+            x = sx
+            y = sy
+        ok = math.hypot(x - robot[b, 0], y - robot[b, 1]) >= rr_clear
+        if ok:
+            for j in range(ped_pos.shape[1]):
+                if j != i and math.hypot(x - ped_pos[b, j, 0], y - ped_pos[b, j, 1]) < 2.0 * p[_PR] + 0.1:
+                    ok = False
+                    break
+        if ok:
+            break
+    ped_pos[b, i, 0] = x
+    ped_pos[b, i, 1] = y
+    ped_target[b, i, 0] = tx
+    ped_target[b, i, 1] = ty
+    ped_goal[b, i, 0] = gx
+    ped_goal[b, i, 1] = gy
+    ped_via[b, i] = 0
+    speed = ped_vmax[b, i] / p[_MULT]
+    dx = gx - x
+    dy = gy - y
+    d = math.hypot(dx, dy)
+    if d > 0.0:
+        ped_vel[b, i, 0] = speed * dx / d
+        ped_vel[b, i, 1] = speed * dy / d
+    else:
+        ped_vel[b, i, 0] = 0.0
+        ped_vel[b, i, 1] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def reset_worlds(mask, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                 steps, rng, metrics, status, start_rects, goal_rects,
+                 flow_src, flow_tgt, flow_cum, flow_via, flow_nvia, p):
+    """Start a new episode in every world ``b`` with ``mask[b]``."""
+    n_peds = ped_pos.shape[1]
+    for b in range(mask.shape[0]):
+        if not mask[b]:
+            continue
+        # robot start and goal, at least min_goal_distance apart
+        for attempt in range(100):
+            sx, sy = _in_rect(rng, b, start_rects, _pick(rng, b, start_rects.shape[0]))
+            gx, gy = _in_rect(rng, b, goal_rects, _pick(rng, b, goal_rects.shape[0]))
+            if math.hypot(gx - sx, gy - sy) >= p[_MIN_GOAL]:
+                break
+        heading = math.atan2(gy - sy, gx - sx) + p[_HEADING] * (2.0 * _uniform(rng, b) - 1.0)
+        robot[b, 0] = sx
+        robot[b, 1] = sy
+        robot[b, 2] = _wrap(heading)
+        robot[b, 3] = 0.0
+        robot[b, 4] = 0.0
+        robot_goal[b, 0] = gx
+        robot_goal[b, 1] = gy
+        # pedestrians: park them far away first so the overlap test only sees placed ones
+        for i in range(n_peds):
+            ped_pos[b, i, 0] = 1e9 + 10.0 * i
+            ped_pos[b, i, 1] = 1e9
+        for i in range(n_peds):
+            u = _uniform(rng, b)
+            f = 0
+            while f < flow_cum.shape[0] - 1 and u > flow_cum[f]:
+                f += 1
+            ped_flow[b, i] = f
+            s0 = p[_SPD_LO] + (p[_SPD_HI] - p[_SPD_LO]) * _uniform(rng, b)
+            ped_vmax[b, i] = p[_MULT] * s0
+            _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                       flow_src, flow_tgt, flow_via, flow_nvia, p, True)
+        d0 = math.hypot(gx - sx, gy - sy)
+        for k in range(metrics.shape[1]):
+            metrics[b, k] = 0.0
+        metrics[b, M_MIN_CLEAR] = np.inf
+        metrics[b, M_START_DIST] = d0
+        metrics[b, M_PREV_DIST] = d0
+        steps[b] = 0
+        status[b] = RUNNING
+
+
+# ---- step -------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _advance_robot(b, action, robot, metrics, p):
+    dt = p[_DT]
+    a0 = min(max(action[b, 0], -1.0), 1.0)
+    a1 = min(max(action[b, 1], -1.0), 1.0)
+    v_cmd = 0.5 * (a0 + 1.0) * p[_VMAX]
+    w_cmd = a1 * p[_WMAX]
+    dv = min(max(v_cmd - robot[b, 3], -p[_ACC] * dt), p[_ACC] * dt)
+    dw = min(max(w_cmd - robot[b, 4], -p[_WACC] * dt), p[_WACC] * dt)
+    v = robot[b, 3] + dv
+    w = robot[b, 4] + dw
+    th = _wrap(robot[b, 2] + w * dt)
+    robot[b, 0] += v * math.cos(th) * dt
+    robot[b, 1] += v * math.sin(th) * dt
+    robot[b, 2] = th
+    robot[b, 3] = v
+    robot[b, 4] = w
+    acc = dv / dt
+    metrics[b, M_PATH] += v * dt
+    metrics[b, M_JERK] += abs(acc - metrics[b, M_PREV_ACC]) / dt
+    metrics[b, M_PREV_ACC] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
+                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p):
+    n_peds = ped_pos.shape[1]
+    if n_peds == 0:
+        return
+    pos = ped_pos[b]
+    vel = ped_vel[b]
+    ft = f_total[b]
+    fp = f_part[b]
+    forces.desired_force(pos, vel, ped_goal[b], ped_vmax[b], p[_TAU], p[_GTH], p[_DF], ft)
+    forces.social_force(pos, vel, p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_SF], fp)
+    ft += fp
+    forces.obstacle_force(pos, walls, p[_PR], p[_OSIG], p[_OTH], p[_OF], fp)
+    ft += fp
+    v = robot[b, 3]
+    forces.agent_force(pos, vel, robot[b, 0], robot[b, 1], v * math.cos(robot[b, 2]), v * math.sin(robot[b, 2]),
+                       p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fp)
+    ft += fp
+    uncomfortable = 0
+    for i in range(n_peds):
+        if math.hypot(fp[i, 0], fp[i, 1]) > p[_COMFORT]:
+            uncomfortable += 1
+    metrics[b, M_COMFORT] += uncomfortable
+    metrics[b, M_PED_STEPS] += n_peds
+    forces.integrate_peds(pos, vel, ped_goal[b], ped_vmax[b], ft, p[_DT], p[_STOP])
+    # move on along the route; respawn at the source after the final target
+    for i in range(n_peds):
+        d = math.hypot(ped_goal[b, i, 0] - pos[i, 0], ped_goal[b, i, 1] - pos[i, 1])
+        f = ped_flow[b, i]
+        k = ped_via[b, i]
+        if k < flow_nvia[f]:
+            if d < p[_VIA]:
+                k += 1
+                ped_via[b, i] = k
+                gx, gy = _ped_goal_for(f, k, ped_target[b, i, 0], ped_target[b, i, 1], flow_via, flow_nvia)
+                ped_goal[b, i, 0] = gx
+                ped_goal[b, i, 1] = gy
+        elif d < p[_RESPAWN]:
+            _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                       flow_src, flow_tgt, flow_via, flow_nvia, p, False)
+
+
+@njit(cache=True, error_model="numpy")
+def _wall_clearance(x, y, walls, radius):
+    best = np.inf
+    for w in range(walls.shape[0]):
+        qx, qy = forces.closest_point_on_segment(x, y, walls[w, 0], walls[w, 1], walls[w, 2], walls[w, 3])
+        d = math.hypot(x - qx, y - qy) - radius
+        if d < best:
+            best = d
+    return best
+
+
+@njit(cache=True, error_model="numpy")
+def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p):
+    """Collisions, goal, timeout and the reward of this step."""
+    x = robot[b, 0]
+    y = robot[b, 1]
+    clear = np.inf
+    for i in range(ped_pos.shape[1]):
+        c = math.hypot(ped_pos[b, i, 0] - x, ped_pos[b, i, 1] - y) - p[_RR] - p[_PR]
+        if c < clear:
+            clear = c
+    if clear < metrics[b, M_MIN_CLEAR]:
+        metrics[b, M_MIN_CLEAR] = clear
+    wall_clear = _wall_clearance(x, y, walls, p[_RR])
+    d = math.hypot(robot_goal[b, 0] - x, robot_goal[b, 1] - y)
+    r = p[_W_PROG] * (metrics[b, M_PREV_DIST] - d) - p[_W_TIME]
+    metrics[b, M_PREV_DIST] = d
+    steps[b] += 1
+    if clear < 0.0:
+        status[b] = COLLISION_PED
+        r -= p[_W_COLL]
+    elif wall_clear < 0.0:
+        status[b] = COLLISION_WALL
+        r -= p[_W_COLL]
+    elif d < p[_GOAL_R]:
+        status[b] = GOAL
+        r += p[_W_GOAL]
+    elif steps[b] >= p[_HORIZON]:
+        status[b] = TIMEOUT
+    if 0.0 <= clear < p[_NEAR]:
+        metrics[b, M_NEAR] += 1.0
+        r -= p[_W_NEAR] * (1.0 - clear / p[_NEAR])
+    metrics[b, M_RETURN] += r
+    reward[b] = r
+
+
+@njit(cache=True, error_model="numpy")
+def _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt, flow_via,
+                flow_nvia, p):
+    _advance_robot(b, action, robot, metrics, p)
+    _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
+                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p)
+    _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p)
+
+
+# ---- lidar and observation ------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p):
+    """Ranges (m) of ``R`` rays starting at the robot heading, counter-clockwise."""
+    n_rays = ray_cos.shape[0]
+    max_range = p[_LRANGE]
+    rx = robot[b, 0]
+    ry = robot[b, 1]
+    ch = math.cos(robot[b, 2])
+    sh = math.sin(robot[b, 2])
+    for r in range(n_rays):
+        dx = ch * ray_cos[r] - sh * ray_sin[r]
+        dy = sh * ray_cos[r] + ch * ray_sin[r]
+        best = max_range
+        for w in range(walls.shape[0]):
+            ex = walls[w, 2] - walls[w, 0]
+            ey = walls[w, 3] - walls[w, 1]
+            denom = dx * ey - dy * ex
+            if denom == 0.0:
+                continue
+            fx = walls[w, 0] - rx
+            fy = walls[w, 1] - ry
+            t = (fx * ey - fy * ex) / denom
+            if t < 0.0 or t >= best:
+                continue
+            u = (fx * dy - fy * dx) / denom
+            if 0.0 <= u <= 1.0:
+                best = t
+        out[b, r] = best
+    # pedestrians: only the rays inside each pedestrian's angular extent
+    pr = p[_PR]
+    step = 2.0 * math.pi / n_rays
+    heading = robot[b, 2]
+    for i in range(ped_pos.shape[1]):
+        px = ped_pos[b, i, 0] - rx
+        py = ped_pos[b, i, 1] - ry
+        d2 = px * px + py * py
+        if d2 > (max_range + pr) * (max_range + pr):
+            continue
+        d = math.sqrt(d2)
+        if d <= pr:
+            for r in range(n_rays):
+                out[b, r] = 0.0
+            continue
+        phi = math.atan2(py, px) - heading
+        alpha = math.asin(pr / d)
+        lo = int(math.ceil((phi - alpha) / step))
+        hi = int(math.floor((phi + alpha) / step))
+        for k in range(lo, hi + 1):
+            r = ((k % n_rays) + n_rays) % n_rays
+            dx = ch * ray_cos[r] - sh * ray_sin[r]
+            dy = sh * ray_cos[r] + ch * ray_sin[r]
+            proj = px * dx + py * dy
+            if proj <= 0.0:
+                continue
+            h2 = pr * pr - (d2 - proj * proj)
+            if h2 < 0.0:
+                continue
+            t = proj - math.sqrt(h2)
+            if t < out[b, r]:
+                out[b, r] = t
+
+
+@njit(cache=True, error_model="numpy")
+def _observe_world(b, robot, robot_goal, lidar, obs, p):
+    n_rays = lidar.shape[1]
+    inv = 1.0 / p[_LRANGE]
+    for r in range(n_rays):
+        obs[b, r] = lidar[b, r] * inv
+    dx = robot_goal[b, 0] - robot[b, 0]
+    dy = robot_goal[b, 1] - robot[b, 1]
+    d = math.hypot(dx, dy)
+    bearing = math.atan2(dy, dx) - robot[b, 2]
+    obs[b, n_rays] = robot[b, 3] / p[_VMAX]
+    obs[b, n_rays + 1] = robot[b, 4] / p[_WMAX]
+    obs[b, n_rays + 2] = min(d / p[_GSCALE], 1.0)
+    obs[b, n_rays + 3] = math.sin(bearing)
+    obs[b, n_rays + 4] = math.cos(bearing)
+
+
+# ---- batched entry points: a serial and a parallel version of each ---------------------------
+@njit(cache=True)
+def step_serial(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src, flow_tgt,
+                flow_via, flow_nvia, ray_cos, ray_sin, p):
+    for b in range(robot.shape[0]):
+        _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
+                    ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
+                    flow_via, flow_nvia, p)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+        _observe_world(b, robot, robot_goal, lidar, obs, p)
+
+
+@njit(cache=True, parallel=True)
+def step_parallel(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
+                  steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src, flow_tgt,
+                  flow_via, flow_nvia, ray_cos, ray_sin, p):
+    for b in prange(robot.shape[0]):
+        _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
+                    ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
+                    flow_via, flow_nvia, p)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+        _observe_world(b, robot, robot_goal, lidar, obs, p)
+
+
+@njit(cache=True)
+def observe(mask, robot, robot_goal, ped_pos, lidar, obs, walls, ray_cos, ray_sin, p):
+    """LiDAR and observation of the worlds with ``mask`` set (after a reset)."""
+    for b in range(robot.shape[0]):
+        if mask[b]:
+            _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+            _observe_world(b, robot, robot_goal, lidar, obs, p)
+
+
+# ---- phase kernels, used only by the benchmark to attribute time ------------------------------
+@njit(cache=True, parallel=True)
+def peds_only(robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
+              f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p):
+    for b in prange(robot.shape[0]):
+        _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
+                      f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p)
+
+
+@njit(cache=True, parallel=True)
+def lidar_only(robot, ped_pos, walls, ray_cos, ray_sin, lidar, p):
+    for b in prange(robot.shape[0]):
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
