@@ -37,7 +37,28 @@ class RobotNavVecEnv(VecEnv):
         super().__init__(n_envs, observation_space(config.n_rays, config.frame_stack), ACTION_SPACE)
         self._stack = FrameStack(n_envs, config.frame_stack, self.world.obs.shape[1])
         self._actions = np.zeros((n_envs, 2))
+        self._episode_seeds: list[int] = []
+        self.world_episode_seed: list[int | None] = [None] * n_envs
+        """Seed of each world's current episode when it came from ``set_episode_seeds``, else None."""
         self._started = time.time()
+
+    # ---- fixed episode sets ------------------------------------------------------------------
+    def set_episode_seeds(self, seeds: Sequence[int]) -> None:
+        """Queue per-episode seeds: each following reset of a world reseeds it with the next one.
+
+        This makes an episode depend only on its own seed (and the actions), not on what
+        the world did before, so evaluation and recording sets are fixed and reproducible.
+        """
+        self._episode_seeds = [int(s) for s in seeds][::-1]
+
+    def _reseed_for_episode(self, mask: np.ndarray) -> None:
+        for i in np.flatnonzero(mask):
+            if self._episode_seeds:
+                seed = self._episode_seeds.pop()
+                self.world.seed_world(i, seed)
+                self.world_episode_seed[i] = seed
+            else:
+                self.world_episode_seed[i] = None
 
     # ---- VecEnv API ------------------------------------------------------------------------
     def reset(self) -> np.ndarray:
@@ -47,6 +68,7 @@ class RobotNavVecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         everything = np.ones(self.num_envs, dtype=bool)
+        self._reseed_for_episode(everything)
         obs = self.world.reset(everything)
         self._stack.fill(everything, obs)
         return self._stack.flat.copy()
@@ -67,7 +89,9 @@ class RobotNavVecEnv(VecEnv):
                 info = episode_info(self.world, i, self._started)
                 info["terminal_observation"] = self._stack.flat[i].copy()
                 info["TimeLimit.truncated"] = bool(status[i] == kernels.TIMEOUT)
+                info["episode_seed"] = self.world_episode_seed[i]
                 infos[i] = info
+            self._reseed_for_episode(dones)
             obs = self.world.reset(dones)
             self._stack.fill(dones, obs)
         return self._stack.flat.copy(), rewards, dones, infos
