@@ -1,0 +1,316 @@
+"""Typed, validated configuration of PPO training, evaluation and promotion.
+
+Plain pydantic v2 models whose fields are ints, floats, strings, bools, lists and dicts of
+those, or nested models: the Dagster layer can mirror them in ``dg.Config`` classes (or
+validate ``TrainConfig.model_validate(cfg.model_dump())``). An invalid config fails here,
+before any work starts, with a message naming the field.
+
+Seed layout (all disjoint, so no evaluation episode is ever a training world):
+
+==========================  ====================================  ==========================
+use                         seeds                                 function
+==========================  ====================================  ==========================
+training worlds             ``seed * 1000 + i``, i < n_envs        :func:`train_env_seeds`
+                            (``[0, 10**6)``)
+curve evaluation episodes   ``eval_seed_base + e``                 :func:`eval_episode_seeds`
+                            (``[10**6, 2 * 10**6)``)
+validation episodes         ``2 * 10**6 + eval_seed * 10**5 + e``  :func:`validation_episode_seeds`
+                            (``>= 2 * 10**6``)
+==========================  ====================================  ==========================
+
+The curve evaluation set drives early stopping, so the promotion verdict is computed on
+separate, never-seen validation episodes (selection on the curve set would bias it up).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from robosf_assets.envs.config import EnvConfig
+from robosf_assets.envs.factory import list_scenarios
+
+__all__ = [
+    "EVAL_SEED_LIMIT",
+    "MAX_ENVS",
+    "MAX_TRAIN_SEED",
+    "PROFILES",
+    "TRAIN_SEED_LIMIT",
+    "VALIDATION_SEED_BASE",
+    "VALIDATION_SEED_STRIDE",
+    "EvalSchedule",
+    "PPOHyperparams",
+    "PromotionBar",
+    "TrainConfig",
+    "ValidationSpec",
+    "eval_episode_seeds",
+    "profile_config",
+    "train_env_seeds",
+    "validation_episode_seeds",
+]
+
+MAX_ENVS = 1000
+"""Training worlds per run; world ``i`` of run ``seed`` is seeded ``seed * MAX_ENVS + i``."""
+MAX_TRAIN_SEED = 999
+"""Largest run seed, so every training world seed stays below :data:`TRAIN_SEED_LIMIT`."""
+TRAIN_SEED_LIMIT = (MAX_TRAIN_SEED + 1) * MAX_ENVS
+"""Every training world seed is below this (10**6)."""
+EVAL_SEED_LIMIT = 2 * 10**6
+"""Curve evaluation episode seeds lie in ``[TRAIN_SEED_LIMIT, EVAL_SEED_LIMIT)``."""
+VALIDATION_SEED_BASE = EVAL_SEED_LIMIT
+"""First validation episode seed."""
+VALIDATION_SEED_STRIDE = 10**5
+"""Episode seeds reserved per validation (evaluation) seed."""
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+class _Model(BaseModel):
+    """Base: unknown keys are errors (a typo must not silently keep a default)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PPOHyperparams(_Model):
+    """Stable-Baselines3 PPO hyperparameters (``MlpPolicy``, separate actor and critic nets)."""
+
+    learning_rate: float = Field(3e-4, gt=0, description="Adam learning rate (constant).")
+    n_steps: int = Field(256, ge=1, description="Steps per environment per rollout.")
+    batch_size: int = Field(512, ge=2, description="Minibatch size of each gradient step.")
+    n_epochs: int = Field(10, ge=1, description="Passes over each rollout buffer.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE bias/variance trade-off.")
+    clip_range: float = Field(0.2, gt=0, description="PPO policy ratio clipping.")
+    ent_coef: float = Field(0.0, ge=0, description="Entropy bonus weight in the loss.")
+    vf_coef: float = Field(0.5, ge=0, description="Value loss weight in the loss.")
+    max_grad_norm: float = Field(0.5, gt=0, description="Gradient norm clipping.")
+    net_arch: list[int] = Field(
+        default_factory=lambda: [128, 128],
+        description="Hidden layer sizes, used for both the actor and the critic network.",
+    )
+    log_std_init: float = Field(0.0, description="Initial log standard deviation of actions.")
+
+    @field_validator("net_arch")
+    @classmethod
+    def _positive_layers(cls, v: list[int]) -> list[int]:
+        if not v or any(n < 1 for n in v):
+            raise ValueError(f"net_arch must list at least one positive layer size, got {v}")
+        return v
+
+
+class EvalSchedule(_Model):
+    """Periodic evaluation on a fixed episode set during training (the learning curve)."""
+
+    eval_every_steps: int = Field(20_000, ge=1, description="Training env steps between evaluations.")
+    n_eval_episodes: int = Field(50, ge=1, description="Episodes per evaluation (fixed seeds).")
+    eval_seed_base: int = Field(
+        TRAIN_SEED_LIMIT, description="First evaluation episode seed; must lie in [10**6, 2*10**6)."
+    )
+    n_eval_envs: int = Field(16, ge=1, description="Worlds stepped together while evaluating.")
+    deterministic: bool = Field(True, description="Evaluate the mean action instead of sampling.")
+
+    @model_validator(mode="after")
+    def _disjoint_from_training(self) -> EvalSchedule:
+        last = self.eval_seed_base + self.n_eval_episodes
+        if self.eval_seed_base < TRAIN_SEED_LIMIT or last > EVAL_SEED_LIMIT:
+            raise ValueError(
+                f"eval_seed_base ({self.eval_seed_base}) + n_eval_episodes ({self.n_eval_episodes}) "
+                f"must stay in [{TRAIN_SEED_LIMIT}, {EVAL_SEED_LIMIT}) so evaluation episodes never "
+                "reuse training or validation seeds"
+            )
+        return self
+
+
+class PromotionBar(_Model):
+    """When a policy counts as an expert (REFERENCE §1)."""
+
+    min_success: float = Field(0.90, ge=0, le=1, description="Success rate needed (inclusive).")
+    max_collision: float = Field(0.05, ge=0, le=1, description="Collision rate allowed (inclusive).")
+    consecutive_evals: int = Field(
+        3, ge=1, description="Curve evaluations in a row that must meet the bar to stop early."
+    )
+    per_seed: bool = Field(
+        False, description="Also require every validation seed to meet the bar, not just the pool."
+    )
+
+
+class ValidationSpec(_Model):
+    """Final validation of the trained policy on never-seen episodes (issue 3 item 4)."""
+
+    eval_seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], description="Validation seeds; each gives its own episode set."
+    )
+    episodes_per_seed: int = Field(
+        100, ge=1, le=VALIDATION_SEED_STRIDE, description="Episodes played per validation seed."
+    )
+    n_envs: int = Field(16, ge=1, description="Worlds stepped together while validating.")
+
+    @field_validator("eval_seeds")
+    @classmethod
+    def _distinct_non_negative(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("eval_seeds must list at least one validation seed")
+        if len(set(v)) != len(v) or min(v) < 0:
+            raise ValueError(f"eval_seeds must be distinct non-negative ints, got {v}")
+        return v
+
+
+class TrainConfig(_Model):
+    """One PPO training run on one scenario with one seed."""
+
+    scenario: str = Field(description="Scenario name from robosf_assets.envs.list_scenarios().")
+    seed: int = Field(0, ge=0, le=MAX_TRAIN_SEED, description="Run seed: torch, SB3 and world seeds.")
+    total_timesteps: int = Field(200_000, ge=1, description="Training env-step budget.")
+    n_envs: int = Field(16, ge=1, le=MAX_ENVS, description="Training worlds stepped together.")
+    ppo: PPOHyperparams = Field(default_factory=PPOHyperparams, description="PPO hyperparameters.")
+    eval: EvalSchedule = Field(default_factory=EvalSchedule, description="Learning-curve evaluation.")
+    promotion: PromotionBar = Field(default_factory=PromotionBar, description="Expert promotion bar.")
+    validation: ValidationSpec = Field(
+        default_factory=ValidationSpec, description="Final multi-seed validation."
+    )
+    early_stop: bool = Field(True, description="Stop once the promotion bar holds k evaluations in a row.")
+    early_stop_margin: float = Field(
+        0.0, ge=0, le=1,
+        description="Extra success margin (and collision slack removed) demanded before stopping early.",
+    )
+    checkpoint_every_steps: int = Field(50_000, ge=1, description="Training env steps between checkpoints.")
+    env_overrides: dict[str, int | float | bool | str] = Field(
+        default_factory=dict, description="make_vec_env overrides (EnvConfig or SimParams fields)."
+    )
+    device: str = Field("auto", description="torch device: auto (CUDA when present), cpu, cuda, cuda:N.")
+    torch_threads: int = Field(
+        1, ge=0, description="torch CPU threads while training (1: reproducible; 0: leave torch's default)."
+    )
+    progress_interval_s: float = Field(30.0, ge=0, description="Seconds between progress log lines.")
+
+    @field_validator("scenario")
+    @classmethod
+    def _known_scenario(cls, v: str) -> str:
+        known = list_scenarios()
+        if v not in known:
+            raise ValueError(f"scenario {v!r} is not registered; choose one of {known}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        if not _DEVICE.fullmatch(v):
+            raise ValueError(f"device {v!r} must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("env_overrides")
+    @classmethod
+    def _valid_overrides(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            EnvConfig.from_overrides(**v)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"env_overrides: {err}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _rollout_fits_batches(self) -> TrainConfig:
+        rollout = self.ppo.n_steps * self.n_envs
+        if rollout % self.ppo.batch_size != 0:
+            raise ValueError(
+                f"ppo.n_steps ({self.ppo.n_steps}) * n_envs ({self.n_envs}) = {rollout} is not a "
+                f"multiple of ppo.batch_size ({self.ppo.batch_size}); SB3 would drop a truncated "
+                "minibatch every epoch. Pick a batch_size that divides the rollout size."
+            )
+        return self
+
+    @property
+    def rollout_size(self) -> int:
+        """Env steps collected per PPO iteration (``ppo.n_steps * n_envs``)."""
+        return self.ppo.n_steps * self.n_envs
+
+    @property
+    def train_seed_base(self) -> int:
+        """Seed of training world 0 (``seed * 1000``); SB3 and torch are seeded with it too."""
+        return self.seed * MAX_ENVS
+
+
+def train_env_seeds(seed: int, n_envs: int) -> list[int]:
+    """World seeds of a training run: ``seed * 1000 + i`` for ``i < n_envs``."""
+    if not 0 <= seed <= MAX_TRAIN_SEED or not 1 <= n_envs <= MAX_ENVS:
+        raise ValueError(f"need 0 <= seed <= {MAX_TRAIN_SEED} and 1 <= n_envs <= {MAX_ENVS}")
+    return [seed * MAX_ENVS + i for i in range(n_envs)]
+
+
+def eval_episode_seeds(schedule: EvalSchedule) -> list[int]:
+    """The fixed episode seeds of every learning-curve evaluation."""
+    return list(range(schedule.eval_seed_base, schedule.eval_seed_base + schedule.n_eval_episodes))
+
+
+def validation_episode_seeds(eval_seed: int, n_episodes: int) -> list[int]:
+    """Episode seeds of validation seed ``eval_seed``: ``2*10**6 + eval_seed*10**5 + e``."""
+    if eval_seed < 0 or not 1 <= n_episodes <= VALIDATION_SEED_STRIDE:
+        raise ValueError(
+            f"need eval_seed >= 0 and 1 <= n_episodes <= {VALIDATION_SEED_STRIDE}, "
+            f"got eval_seed={eval_seed}, n_episodes={n_episodes}"
+        )
+    start = VALIDATION_SEED_BASE + eval_seed * VALIDATION_SEED_STRIDE
+    return list(range(start, start + n_episodes))
+
+
+# ------------------------------------------------------------------------- profiles
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # quick: a demo / test budget (~1 minute on 2 cores). The expert will usually NOT pass
+    # the promotion bar; the check is expected to fail honestly.
+    "quick": {
+        "total_timesteps": 20_000,
+        "n_envs": 8,
+        "ppo": {"n_steps": 256, "batch_size": 256, "net_arch": [64, 64]},
+        "eval": {"eval_every_steps": 5_000, "n_eval_episodes": 20, "n_eval_envs": 8},
+        "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 20, "n_envs": 8},
+        "early_stop": False,
+        "checkpoint_every_steps": 10_000,
+        "progress_interval_s": 10.0,
+    },
+    # full: the budget that trains experts: up to 2,000,000 steps, stopping as soon as the
+    # bar (success >= 0.90, collision <= 0.05) holds for 3 evaluations of 100 episodes in
+    # a row with a 0.02 success margin, then validated on 3 seeds x 100 fresh episodes.
+    "full": {
+        "total_timesteps": 2_000_000,
+        "n_envs": 16,
+        "ppo": {"n_steps": 256, "batch_size": 512, "net_arch": [128, 128]},
+        "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
+        "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
+        "early_stop": True,
+        "early_stop_margin": 0.02,
+        "checkpoint_every_steps": 100_000,
+        "progress_interval_s": 30.0,
+    },
+}
+"""Named budgets; values are :class:`TrainConfig` fields (nested models as dicts)."""
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "env_overrides":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def profile_config(name: str, scenario: str, seed: int = 0, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of profile ``name`` for ``scenario`` and ``seed``.
+
+    :param name: a key of :data:`PROFILES` (``"quick"`` or ``"full"``).
+    :param scenario: scenario name.
+    :param seed: run seed.
+    :param overrides: fields to change; nested models merge key by key, e.g.
+        ``ppo={"learning_rate": 1e-4}`` keeps the profile's other PPO values.
+    :raises KeyError: for an unknown profile, listing the known ones.
+    """
+    if name not in PROFILES:
+        raise KeyError(f"unknown training profile {name!r}; choose one of {sorted(PROFILES)}")
+    fields = _deep_merge(PROFILES[name], {"scenario": scenario, "seed": seed, **overrides})
+    return TrainConfig.model_validate(fields)
