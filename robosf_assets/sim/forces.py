@@ -101,6 +101,26 @@ def agent_force(pos, vel, ax, ay, avx, avy, lam, gamma, n, n_prime, factor, out)
         out[i, 1] = gy * factor
 
 
+@njit(cache=True, error_model="numpy")
+def disc_repulsion(pos, ax, ay, radius_sum, sigma, threshold, factor, out):
+    """Obstacle-force-like push away from a disc at ``(ax, ay)`` (the robot), added to ``out``.
+
+    ``exp(-c / sigma)`` along the centre line, with ``c`` the surface clearance, for
+    ``c < threshold``. The Moussaid social force alone lets a pedestrian walk head-on
+    into a standing robot (no lateral term at theta = 0 and a range that shrinks with
+    speed); this hard-body term keeps them off it, as Robot SF's pedestrian-robot force does.
+    """
+    for i in range(pos.shape[0]):
+        dx = pos[i, 0] - ax
+        dy = pos[i, 1] - ay
+        norm = math.sqrt(dx * dx + dy * dy)
+        c = norm - radius_sum
+        if c < threshold and norm > 0.0:
+            s = factor * math.exp(-c / sigma) / norm
+            out[i, 0] += dx * s
+            out[i, 1] += dy * s
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def closest_point_on_segment(px, py, x1, y1, x2, y2):
     ex = x2 - x1

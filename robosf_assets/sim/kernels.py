@@ -66,6 +66,8 @@ _OSIG = _I["obstacle_sigma"]
 _OTH = _I["obstacle_threshold"]
 _MULT = _I["max_speed_multiplier"]
 _RF = _I["robot_force_factor"]
+_RRF = _I["robot_repulsion_factor"]
+_RRS = _I["robot_repulsion_sigma"]
 _STOP = _I["ped_stop_distance"]
 _RESPAWN = _I["ped_respawn_distance"]
 _VIA = _I["via_reach_distance"]
@@ -274,6 +276,7 @@ def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, pe
     v = robot[b, 3]
     forces.agent_force(pos, vel, robot[b, 0], robot[b, 1], v * math.cos(robot[b, 2]), v * math.sin(robot[b, 2]),
                        p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fp)
+    forces.disc_repulsion(pos, robot[b, 0], robot[b, 1], p[_RR] + p[_PR], p[_RRS], p[_OTH], p[_RRF], fp)
     ft += fp
     uncomfortable = 0
     for i in range(n_peds):

@@ -55,6 +55,10 @@ class SimParams:
     max_speed_multiplier: float = 1.3
     robot_force_factor: float = 5.1
     """Social force on pedestrians from the robot, treated as one more agent (Robot SF)."""
+    robot_repulsion_factor: float = 5.0
+    """Hard-body push of pedestrians away from the robot's disc (obstacle-force form)."""
+    robot_repulsion_sigma: float = 0.2
+    """Decay length (m) of that push over the surface clearance."""
     ped_stop_distance: float = 0.5
     """PySocialForce stops a pedestrian closer than this to its goal (m)."""
     ped_respawn_distance: float = 0.5

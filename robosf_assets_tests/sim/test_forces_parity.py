@@ -127,3 +127,12 @@ def test_one_integration_step_matches_pysocialforce(psf, seed, tmp_path):
     np.testing.assert_allclose(p, ref[:, 0:2], rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(v, ref[:, 2:4], rtol=RTOL, atol=1e-12)
     assert np.all(v[1] == 0.0)
+
+
+def test_robot_disc_repulsion_pushes_away_with_the_obstacle_force_profile():
+    pos = np.array([[1.0, 0.0], [0.0, -2.0], [10.0, 0.0]])
+    out = np.ones_like(pos)  # the push is added to what is there
+    forces.disc_repulsion(pos, 0.0, 0.0, 0.75, 0.2, 3.0, 5.0, out)
+    assert out[0] == pytest.approx([1.0 + 5.0 * np.exp(-0.25 / 0.2), 1.0])
+    assert out[1] == pytest.approx([1.0, 1.0 - 5.0 * np.exp(-1.25 / 0.2)])
+    assert out[2] == pytest.approx([1.0, 1.0])  # beyond the 3 m threshold
