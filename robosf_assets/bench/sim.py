@@ -3,7 +3,8 @@
 For every default scenario and n_envs in (1, 16, 64) it prints, side by side:
 
 - raw simulator env-steps/s (``BatchedWorld.step`` plus resets, random actions
-  pre-generated, so only the kernel and its call are timed);
+  pre-generated, so only the kernel and its call are timed), with the serial kernel
+  (the default) and the threaded one;
 - VecEnv env-steps/s (``make_vec_env(...).step``: kernel, frame stack, SB3 infos);
 - the share of kernel time spent moving pedestrians, casting LiDAR and the rest,
   from timing the phase kernels alone on the same state;
@@ -39,8 +40,8 @@ def _timed_steps(step, actions: np.ndarray, seconds: float) -> float:
             return n / elapsed
 
 
-def raw_rate(scenario: str, n_envs: int, n_rays: int, seconds: float) -> float:
-    world = BatchedWorld(get_scenario(scenario), n_envs, list(range(n_envs)), n_rays=n_rays)
+def raw_rate(scenario: str, n_envs: int, n_rays: int, seconds: float, parallel: bool = False) -> float:
+    world = BatchedWorld(get_scenario(scenario), n_envs, list(range(n_envs)), n_rays=n_rays, parallel=parallel)
     world.reset()
     actions = np.random.default_rng(0).uniform(-1, 1, (N_ACTIONS, n_envs, 2))
 
@@ -61,8 +62,8 @@ def vec_rate(scenario: str, n_envs: int, n_rays: int, seconds: float) -> float:
 
 
 def phase_shares(scenario: str, n_envs: int, n_rays: int, repeats: int = 300) -> dict[str, float]:
-    """Share of a full step spent in the pedestrian and LiDAR phases (threaded kernels)."""
-    w = BatchedWorld(get_scenario(scenario), n_envs, list(range(n_envs)), n_rays=n_rays, parallel=True)
+    """Share of a full (serial) step spent in the pedestrian and LiDAR phases."""
+    w = BatchedWorld(get_scenario(scenario), n_envs, list(range(n_envs)), n_rays=n_rays)
     w.reset()
     actions = np.zeros((n_envs, 2))
     actions[:, 0] = 0.0
@@ -108,16 +109,18 @@ def main(argv: list[str] | None = None) -> None:
     make_vec_env(args.scenarios[0], 1, 0).reset()
     first = time.perf_counter() - t0
     out = [f"first env of the process (imports + JIT cache load): {first:.2f} s"]
-    header = f"{'scenario':<12}{'n_envs':>7}{'raw steps/s':>14}{'VecEnv steps/s':>16}{'peds':>7}{'lidar':>7}{'rest':>7}"
-    out += [header, "-" * len(header)]
+    header = (f"{'scenario':<12}{'n_envs':>7}{'raw serial':>12}{'raw threaded':>14}{'VecEnv':>10}"
+              f"{'peds':>7}{'lidar':>7}{'rest':>7}")
+    out += ["env-steps/s; peds/lidar/rest: share of a serial step's time", header, "-" * len(header)]
     print("\n".join(out), flush=True)
     for scenario in args.scenarios:
         for n_envs in (1, 16, 64):
             raw = raw_rate(scenario, n_envs, args.rays, args.seconds)
+            threaded = raw_rate(scenario, n_envs, args.rays, args.seconds, parallel=True)
             vec = vec_rate(scenario, n_envs, args.rays, args.seconds)
             shares = phase_shares(scenario, n_envs, args.rays)
             print(
-                f"{scenario:<12}{n_envs:>7}{raw:>14,.0f}{vec:>16,.0f}"
+                f"{scenario:<12}{n_envs:>7}{raw:>12,.0f}{threaded:>14,.0f}{vec:>10,.0f}"
                 f"{shares['pedestrians']:>7.0%}{shares['lidar']:>7.0%}{shares['rest']:>7.0%}",
                 flush=True,
             )

@@ -30,11 +30,11 @@ def make_robot_env(scenario: str, seed: int, **overrides: Any) -> RobotNavEnv:
 def make_vec_env(scenario: str, n_envs: int, seed: int, **overrides: Any) -> RobotNavVecEnv:
     """An SB3 ``VecEnv`` of ``n_envs`` worlds seeded ``seed, seed + 1, ...``, stepped in one call.
 
-    Same overrides as :func:`make_robot_env`, plus ``parallel`` (bool) to force the
-    threaded or the serial kernel.
+    Same overrides as :func:`make_robot_env`, plus ``parallel`` (bool, default False) to use the
+    threaded kernel (numba prange over worlds) instead of the serial one.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    parallel = overrides.pop("parallel", None)
+    parallel = bool(overrides.pop("parallel", False))
     return RobotNavVecEnv(get_scenario(scenario), int(n_envs), int(seed), EnvConfig.from_overrides(**overrides),
                           parallel=parallel)

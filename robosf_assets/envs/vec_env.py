@@ -26,7 +26,7 @@ from robosf_assets.sim.world import BatchedWorld
 class RobotNavVecEnv(VecEnv):
     """``n_envs`` crowd-navigation worlds of one scenario, advanced together."""
 
-    def __init__(self, scenario: Scenario, n_envs: int, seed: int, config: EnvConfig, parallel: bool | None = None):
+    def __init__(self, scenario: Scenario, n_envs: int, seed: int, config: EnvConfig, parallel: bool = False):
         self.scenario = scenario
         self.config = config
         self.render_mode = None  # before VecEnv.__init__, which warns when it is missing

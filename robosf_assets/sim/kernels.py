@@ -473,15 +473,15 @@ def observe(mask, robot, robot_goal, ped_pos, lidar, obs, walls, ray_cos, ray_si
 
 
 # ---- phase kernels, used only by the benchmark to attribute time ------------------------------
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def peds_only(robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
               f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p):
-    for b in prange(robot.shape[0]):
+    for b in range(robot.shape[0]):
         _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
                       f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def lidar_only(robot, ped_pos, walls, ray_cos, ray_sin, lidar, p):
-    for b in prange(robot.shape[0]):
+    for b in range(robot.shape[0]):
         _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
