@@ -420,6 +420,82 @@ def new_run_dir(
     )
 
 
+RUN_KEY_NAME = "run_key.json"
+LOCK_NAME = ".lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _try_lock(run_dir: Path) -> bool:
+    """Claim ``run_dir`` for this process; a lock left by a dead process is taken over."""
+    lock = run_dir / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _pid_alive(pid):
+                return False
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
+def release_run_dir(run_dir: str | os.PathLike[str]) -> None:
+    """Drop the lock taken by :func:`open_resumable_run_dir`."""
+    (Path(run_dir) / LOCK_NAME).unlink(missing_ok=True)
+
+
+def open_resumable_run_dir(
+    kind: str,
+    partition: str,
+    run_key: Mapping[str, Any],
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> tuple[Path, bool]:
+    """A run directory for work that can resume after an interruption.
+
+    Returns the newest *unfinished* run directory (no ``manifest.json`` yet) of
+    ``<root>/<kind>/<partition>/`` whose ``run_key.json`` equals ``run_key`` and which no
+    live process holds, and ``True``; otherwise a fresh :func:`new_run_dir` holding
+    ``run_key.json``, and ``False``. The directory is locked for this process until
+    :func:`release_run_dir`; a lock left by a killed process is taken over.
+
+    :param run_key: what makes two runs the same work (config, seeds, inputs' checksums).
+    """
+    key = to_jsonable(dict(run_key))
+    base = Path(root) if root is not None else output_root()
+    parent = base / _check_component(kind, "kind") / _check_component(partition, "partition")
+    if parent.is_dir():
+        for run_dir in sorted((p for p in parent.iterdir() if p.is_dir()), reverse=True):
+            if is_temp_name(run_dir.name) or (run_dir / MANIFEST_NAME).exists():
+                continue
+            try:
+                same = read_json(run_dir / RUN_KEY_NAME) == key
+            except (OSError, ValueError):
+                continue
+            if same and _try_lock(run_dir):
+                return run_dir, True
+    run_dir = new_run_dir(kind, partition, root=root)
+    _try_lock(run_dir)
+    atomic_write_json(run_dir / RUN_KEY_NAME, key)
+    return run_dir, False
+
+
 def _iteration_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(re.escape(prefix) + r"(\d+)")
 
@@ -564,8 +640,8 @@ def _relative_inside(path: Path, artifact_dir: Path) -> str:
 
 
 def _collect_files(artifact_dir: Path) -> list[str]:
-    """Regular files below ``artifact_dir`` (not following symlinks), skipping temp names
-    and the top-level manifest."""
+    """Regular files below ``artifact_dir`` (not following symlinks), skipping temp names,
+    the top-level manifest and a run lock."""
     rels = []
     for dirpath, dirnames, filenames in os.walk(artifact_dir):
         dirnames[:] = [d for d in dirnames if not is_temp_name(d)]
@@ -574,7 +650,7 @@ def _collect_files(artifact_dir: Path) -> list[str]:
             if is_temp_name(name) or full.is_symlink() or not full.is_file():
                 continue
             rel = full.relative_to(artifact_dir).as_posix()
-            if rel != MANIFEST_NAME:
+            if rel not in (MANIFEST_NAME, LOCK_NAME):
                 rels.append(rel)
     return rels
 

@@ -401,3 +401,37 @@ def test_verify_manifest_rejects_paths_outside(tmp_path):
     (d / "manifest.json").write_text(json.dumps(manifest))
     problems = A.verify_manifest(d)
     assert len(problems) == 1 and "outside" in problems[0]
+
+
+# ---- resumable run directories ---------------------------------------------------------
+
+from robosf_assets.artifacts import build_manifest, open_resumable_run_dir, release_run_dir, write_manifest  # noqa: E402
+
+
+def test_resumable_run_dir_is_reused_until_finished(tmp_path):
+    key = {"scenario": "crossing", "seed": 1, "budget": 100}
+    first, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
+    assert not resumed and (first / "run_key.json").is_file()
+    # the first process still holds it (same pid: reclaimable), so simulate a dead holder
+    (first / ".lock").write_text("999999999")
+    again, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
+    assert resumed and again == first
+    # a different key never reuses it
+    other, resumed = open_resumable_run_dir("experts", "crossing", {**key, "seed": 2}, root=tmp_path)
+    assert not resumed and other != first
+    # once finished (manifest written) a new run starts
+    release_run_dir(first)
+    manifest = build_manifest(kind="experts", partition="crossing", config=key, seeds=[1], artifact_dir=first,
+                              started_at=0.0)
+    assert ".lock" not in {f["path"] for f in manifest["files"]}
+    write_manifest(first, manifest)
+    fresh, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
+    assert not resumed and fresh != first
+
+
+def test_resumable_run_dir_held_by_a_live_process_is_not_shared(tmp_path):
+    key = {"k": 1}
+    first, _ = open_resumable_run_dir("experts", "p", key, root=tmp_path)
+    (first / ".lock").write_text("1")  # pid 1 is alive
+    second, resumed = open_resumable_run_dir("experts", "p", key, root=tmp_path)
+    assert not resumed and second != first

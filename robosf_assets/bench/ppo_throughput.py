@@ -5,6 +5,9 @@ Issue 3's bar: PPO training env-steps/s (rollouts *and* updates) on ``make_vec_e
 ~5,500 env-steps/s with 8 envs and ~7,100 with 16 on 2 cores). Both are measured side by
 side in one process, with the same hyperparameters (n_steps 256, 10 epochs, SB3's
 default batch size 64 and ``[64, 64]`` networks unless given), so machine load affects both.
+torch runs on the CPU with one thread by default, as ``TrainConfig.torch_threads`` does
+(``--torch-threads 0`` keeps torch's default; on 2 cores shared with the simulator's numba
+threads that oversubscribes the CPU and slows both arms).
 
 Run::
 
@@ -44,7 +47,9 @@ class ZeroCostVecEnv(VecEnv):
     reported as a termination with a ``terminal_observation``, as our env does.
     """
 
-    def __init__(self, n_envs: int, n_rays: int = 144, frame_stack: int = 1, episode_length: int = 200):
+    def __init__(
+        self, n_envs: int, n_rays: int = 144, frame_stack: int = 1, episode_length: int = 200
+    ):
         self.render_mode = None
         super().__init__(n_envs, observation_space(n_rays, frame_stack), ACTION_SPACE)
         self._obs = np.zeros((n_envs, *self.observation_space.shape), dtype=np.float32)
@@ -76,17 +81,37 @@ class ZeroCostVecEnv(VecEnv):
         setattr(self, attr_name, value)
 
     def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
-        return [getattr(self, method_name)(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
+        return [
+            getattr(self, method_name)(*method_args, **method_kwargs)
+            for _ in self._get_indices(indices)
+        ]
 
     def env_is_wrapped(self, wrapper_class, indices=None):
         return [False for _ in self._get_indices(indices)]
 
 
-def ppo_steps_per_s(env: VecEnv, steps: int, *, n_steps: int, batch_size: int, n_epochs: int,
-                    net_arch: list[int], seed: int = 0) -> float:
+def ppo_steps_per_s(
+    env: VecEnv,
+    steps: int,
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_epochs: int,
+    net_arch: list[int],
+    seed: int = 0,
+) -> float:
     """Env-steps/s of ``PPO.learn`` for at least ``steps`` steps (one warm-up rollout excluded)."""
-    model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
-                policy_kwargs={"net_arch": net_arch}, seed=seed, device="cpu", verbose=0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        n_epochs=n_epochs,
+        policy_kwargs={"net_arch": net_arch},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     rollout = n_steps * env.num_envs
     model.learn(total_timesteps=rollout)  # warm-up: first torch calls, numba already compiled
     iterations = max(1, -(-steps // rollout))
@@ -108,25 +133,59 @@ def env_only_steps_per_s(env: VecEnv, steps: int, seed: int = 0) -> float:
     return iterations * env.num_envs / (time.perf_counter() - start)
 
 
-def run(steps: int, n_envs_list: list[int], scenarios: list[str], *, n_steps: int, batch_size: int,
-        n_epochs: int, net_arch: list[int], torch_threads: int) -> list[dict[str, Any]]:
+def run(
+    steps: int,
+    n_envs_list: list[int],
+    scenarios: list[str],
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_epochs: int,
+    net_arch: list[int],
+    torch_threads: int,
+) -> list[dict[str, Any]]:
     """Measure the ceiling and every scenario for every ``n_envs``; one row per cell."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    kwargs = {"n_steps": n_steps, "batch_size": batch_size, "n_epochs": n_epochs, "net_arch": net_arch}
+    kwargs = {
+        "n_steps": n_steps,
+        "batch_size": batch_size,
+        "n_epochs": n_epochs,
+        "net_arch": net_arch,
+    }
     rows: list[dict[str, Any]] = []
     for n_envs in n_envs_list:
         ceiling = ppo_steps_per_s(ZeroCostVecEnv(n_envs), steps, **kwargs)
-        rows.append({"env": "zero-cost (ceiling)", "n_envs": n_envs, "env_only": float("nan"),
-                     "ppo": ceiling, "ratio": 1.0})
+        rows.append(
+            {
+                "env": "zero-cost (ceiling)",
+                "n_envs": n_envs,
+                "env_only": float("nan"),
+                "ppo": ceiling,
+                "ratio": 1.0,
+            }
+        )
         log.info("ceiling n_envs={}: {:,.0f} env-steps/s", n_envs, ceiling)
         for scenario in scenarios:
             env = make_vec_env(scenario, n_envs, seed=0)
             env_only = env_only_steps_per_s(env, min(steps, 20_000))
             ours = ppo_steps_per_s(env, steps, **kwargs)
-            rows.append({"env": scenario, "n_envs": n_envs, "env_only": env_only, "ppo": ours,
-                         "ratio": ours / ceiling})
-            log.info("{} n_envs={}: {:,.0f} env-steps/s (ratio {:.2f})", scenario, n_envs, ours, ours / ceiling)
+            rows.append(
+                {
+                    "env": scenario,
+                    "n_envs": n_envs,
+                    "env_only": env_only,
+                    "ppo": ours,
+                    "ratio": ours / ceiling,
+                }
+            )
+            log.info(
+                "{} n_envs={}: {:,.0f} env-steps/s (ratio {:.2f})",
+                scenario,
+                n_envs,
+                ours,
+                ours / ceiling,
+            )
     return rows
 
 
@@ -136,7 +195,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         env_only = "-" if np.isnan(r["env_only"]) else f"{r['env_only']:,.0f}"
         ok = "-" if r["env"].startswith("zero") else ("yes" if r["ratio"] >= 1 - BAR else "NO")
-        lines.append(f"{r['env']:<20} {r['n_envs']:>6} {env_only:>10} {r['ppo']:>8,.0f} {r['ratio']:>6.2f} {ok:>5}")
+        lines.append(
+            f"{r['env']:<20} {r['n_envs']:>6} {env_only:>10} {r['ppo']:>8,.0f} "
+            f"{r['ratio']:>6.2f} {ok:>5}"
+        )
     return "\n".join(lines)
 
 
@@ -144,22 +206,50 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30_000, help="timed env steps per cell")
     parser.add_argument("--n-envs", type=int, nargs="+", default=[8, 16], help="numbers of worlds")
-    parser.add_argument("--scenarios", nargs="+", default=None, help="default: every registered scenario")
+    parser.add_argument(
+        "--scenarios", nargs="+", default=None, help="default: every registered scenario"
+    )
     parser.add_argument("--n-steps", type=int, default=256, help="PPO steps per env per rollout")
     parser.add_argument("--batch-size", type=int, default=64, help="PPO minibatch (SB3 default 64)")
     parser.add_argument("--n-epochs", type=int, default=10, help="PPO epochs per rollout")
     parser.add_argument("--net-arch", type=int, nargs="+", default=[64, 64], help="hidden layers")
-    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="as TrainConfig.torch_threads; 0: torch's default",
+    )
     args = parser.parse_args(argv)
     configure_logging()
     scenarios = args.scenarios or list_scenarios()
-    log.info("PPO throughput: {} steps per cell, n_envs {}, scenarios {}, torch threads {}",
-             args.steps, args.n_envs, scenarios, args.torch_threads or torch.get_num_threads())
-    rows = run(args.steps, args.n_envs, scenarios, n_steps=args.n_steps, batch_size=args.batch_size,
-               n_epochs=args.n_epochs, net_arch=args.net_arch, torch_threads=args.torch_threads)
+    log.info(
+        "PPO throughput: {} steps per cell, n_envs {}, scenarios {}, torch threads {}",
+        args.steps,
+        args.n_envs,
+        scenarios,
+        args.torch_threads or torch.get_num_threads(),
+    )
+    rows = run(
+        args.steps,
+        args.n_envs,
+        scenarios,
+        n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.n_epochs,
+        net_arch=args.net_arch,
+        torch_threads=args.torch_threads,
+    )
     table = format_table(rows)
-    log.info("env-steps/s, PPO (n_steps {}, batch {}, {} epochs, net {}) incl. updates; bar: ratio >= {:.2f}\n{}",
-             args.n_steps, args.batch_size, args.n_epochs, args.net_arch, 1 - BAR, table)
+    log.info(
+        "env-steps/s, PPO (n_steps {}, batch {}, {} epochs, net {}) incl. updates; "
+        "bar: ratio >= {:.2f}\n{}",
+        args.n_steps,
+        args.batch_size,
+        args.n_epochs,
+        args.net_arch,
+        1 - BAR,
+        table,
+    )
     return rows
 
 

@@ -31,8 +31,8 @@ from imitation.data.types import TrajectoryWithRew
 from robosf_assets.artifacts import MANIFEST_NAME, list_iterations, read_json
 from robosf_assets.datasets.schema import (
     ARRAY_SPECS,
-    INTEGRITY_NAME,
     STATUS_INCOMPLETE,
+    STATUS_QUARANTINED,
     STATUS_RECORDED,
     STATUS_VALIDATED,
     TRAJECTORIES_NAME,
@@ -70,7 +70,9 @@ def read_manifest(iter_dir: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         manifest = read_json(path)
     except FileNotFoundError:
-        raise DatasetError(f"{path} is missing: the iteration is incomplete (recording did not finish)") from None
+        raise DatasetError(
+            f"{path} is missing: the iteration is incomplete (recording did not finish)"
+        ) from None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path} is unreadable: {e}") from e
     if not isinstance(manifest, dict):
@@ -104,20 +106,31 @@ def read_integrity_report(iter_dir: str | os.PathLike[str]) -> dict[str, Any] | 
     try:
         report = read_json(paths[-1])
     except (OSError, ValueError, UnicodeDecodeError) as e:
-        return {"status": "quarantined", "reasons": [f"integrity report {paths[-1].name} unreadable: {e}"]}
+        return {
+            "status": "quarantined",
+            "reasons": [f"integrity report {paths[-1].name} unreadable: {e}"],
+        }
     if not isinstance(report, dict) or not isinstance(report.get("status"), str):
-        return {"status": "quarantined", "reasons": [f"integrity report {paths[-1].name} has no status"]}
+        return {
+            "status": "quarantined",
+            "reasons": [f"integrity report {paths[-1].name} has no status"],
+        }
     report.setdefault("report_file", paths[-1].name)
     return report
 
 
 def dataset_status(iter_dir: str | os.PathLike[str]) -> str:
-    """``incomplete`` (no manifest), ``recorded`` (not validated yet), or the latest
-    integrity report's ``validated`` / ``quarantined``."""
+    """The iteration's status now.
+
+    - ``incomplete``: no manifest and no integrity report (recording unfinished).
+    - ``recorded``: manifest present, not validated yet.
+    - ``validated`` / ``quarantined``: the latest integrity report's status; an
+      iteration that has a report but lost its manifest is ``quarantined``.
+    """
     iter_dir = Path(iter_dir)
-    if not (iter_dir / MANIFEST_NAME).is_file():
-        return STATUS_INCOMPLETE
     report = read_integrity_report(iter_dir)
+    if not (iter_dir / MANIFEST_NAME).is_file():
+        return STATUS_INCOMPLETE if report is None else STATUS_QUARANTINED
     return STATUS_RECORDED if report is None else str(report["status"])
 
 
@@ -165,7 +178,9 @@ def load_arrays(
         raise DatasetError(f"{path} is unreadable: {type(e).__name__}: {e}") from e
 
 
-def _trajectory(obs: np.ndarray, acts: np.ndarray, rews: np.ndarray, terminated: bool) -> TrajectoryWithRew:
+def _trajectory(
+    obs: np.ndarray, acts: np.ndarray, rews: np.ndarray, terminated: bool
+) -> TrajectoryWithRew:
     return TrajectoryWithRew(obs=obs, acts=acts, infos=None, terminal=bool(terminated), rews=rews)
 
 
@@ -189,8 +204,14 @@ def load_trajectories(
     for e in range(len(a["episode_lengths"])):
         t = int(a["episode_lengths"][e])
         s, o = int(a["episode_starts"][e]), int(a["obs_starts"][e])
-        out.append(_trajectory(a["observations"][o:o + t + 1], a["actions"][s:s + t],
-                               a["rewards"][s:s + t], a["terminated"][e]))
+        out.append(
+            _trajectory(
+                a["observations"][o : o + t + 1],
+                a["actions"][s : s + t],
+                a["rewards"][s : s + t],
+                a["terminated"][e],
+            )
+        )
     return out
 
 
@@ -209,7 +230,9 @@ class _NpyStream:
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(self._fh)
         if fortran or dtype.hasobject:
-            raise DatasetError(f"array {name!r} is Fortran-ordered or holds objects; cannot stream it")
+            raise DatasetError(
+                f"array {name!r} is Fortran-ordered or holds objects; cannot stream it"
+            )
         self.shape: tuple[int, ...] = tuple(shape)
         self.dtype = dtype
         self._row_shape = self.shape[1:]
@@ -219,7 +242,9 @@ class _NpyStream:
         want = n * self._row_bytes
         buf = self._fh.read(want)
         if len(buf) != want:
-            raise DatasetError(f"array {self.name!r} ended early: wanted {want} bytes, got {len(buf)}")
+            raise DatasetError(
+                f"array {self.name!r} ended early: wanted {want} bytes, got {len(buf)}"
+            )
         return np.frombuffer(buf, dtype=self.dtype).reshape((n, *self._row_shape))
 
     def close(self) -> None:
@@ -251,10 +276,17 @@ def iter_episodes(
         next_step = next_obs = 0
         for e in range(len(index["episode_lengths"])):
             t = int(index["episode_lengths"][e])
-            if int(index["episode_starts"][e]) != next_step or int(index["obs_starts"][e]) != next_obs:
+            if (
+                int(index["episode_starts"][e]) != next_step
+                or int(index["obs_starts"][e]) != next_obs
+            ):
                 raise DatasetError(f"{path}: episode {e} is not stored right after episode {e - 1}")
-            yield _trajectory(obs_s.read_rows(t + 1), act_s.read_rows(t), rew_s.read_rows(t),
-                              index["terminated"][e])
+            yield _trajectory(
+                obs_s.read_rows(t + 1),
+                act_s.read_rows(t),
+                rew_s.read_rows(t),
+                index["terminated"][e],
+            )
             next_step += t
             next_obs += t + 1
     finally:

@@ -104,7 +104,9 @@ class PPOHyperparams(_Model):
 class EvalSchedule(_Model):
     """Periodic evaluation on a fixed episode set during training (the learning curve)."""
 
-    eval_every_steps: int = Field(20_000, ge=1, description="Training env steps between evaluations.")
+    eval_every_steps: int = Field(
+        20_000, ge=1, description="Training env steps between evaluations."
+    )
     n_eval_episodes: int = Field(50, ge=1, description="Episodes per evaluation (fixed seeds).")
     eval_seed_base: int = Field(
         TRAIN_SEED_LIMIT, description="First evaluation episode seed; must lie in [10**6, 2*10**6)."
@@ -117,9 +119,9 @@ class EvalSchedule(_Model):
         last = self.eval_seed_base + self.n_eval_episodes
         if self.eval_seed_base < TRAIN_SEED_LIMIT or last > EVAL_SEED_LIMIT:
             raise ValueError(
-                f"eval_seed_base ({self.eval_seed_base}) + n_eval_episodes ({self.n_eval_episodes}) "
-                f"must stay in [{TRAIN_SEED_LIMIT}, {EVAL_SEED_LIMIT}) so evaluation episodes never "
-                "reuse training or validation seeds"
+                f"eval_seed_base ({self.eval_seed_base}) + n_eval_episodes "
+                f"({self.n_eval_episodes}) must stay in [{TRAIN_SEED_LIMIT}, {EVAL_SEED_LIMIT}) so "
+                "evaluation episodes never reuse training or validation seeds"
             )
         return self
 
@@ -128,7 +130,9 @@ class PromotionBar(_Model):
     """When a policy counts as an expert (REFERENCE §1)."""
 
     min_success: float = Field(0.90, ge=0, le=1, description="Success rate needed (inclusive).")
-    max_collision: float = Field(0.05, ge=0, le=1, description="Collision rate allowed (inclusive).")
+    max_collision: float = Field(
+        0.05, ge=0, le=1, description="Collision rate allowed (inclusive)."
+    )
     consecutive_evals: int = Field(
         3, ge=1, description="Curve evaluations in a row that must meet the bar to stop early."
     )
@@ -141,7 +145,8 @@ class ValidationSpec(_Model):
     """Final validation of the trained policy on never-seen episodes (issue 3 item 4)."""
 
     eval_seeds: list[int] = Field(
-        default_factory=lambda: [0, 1, 2], description="Validation seeds; each gives its own episode set."
+        default_factory=lambda: [0, 1, 2],
+        description="Validation seeds; each gives its own episode set.",
     )
     episodes_per_seed: int = Field(
         100, ge=1, le=VALIDATION_SEED_STRIDE, description="Episodes played per validation seed."
@@ -162,29 +167,47 @@ class TrainConfig(_Model):
     """One PPO training run on one scenario with one seed."""
 
     scenario: str = Field(description="Scenario name from robosf_assets.envs.list_scenarios().")
-    seed: int = Field(0, ge=0, le=MAX_TRAIN_SEED, description="Run seed: torch, SB3 and world seeds.")
+    seed: int = Field(
+        0, ge=0, le=MAX_TRAIN_SEED, description="Run seed: torch, SB3 and world seeds."
+    )
     total_timesteps: int = Field(200_000, ge=1, description="Training env-step budget.")
     n_envs: int = Field(16, ge=1, le=MAX_ENVS, description="Training worlds stepped together.")
     ppo: PPOHyperparams = Field(default_factory=PPOHyperparams, description="PPO hyperparameters.")
-    eval: EvalSchedule = Field(default_factory=EvalSchedule, description="Learning-curve evaluation.")
-    promotion: PromotionBar = Field(default_factory=PromotionBar, description="Expert promotion bar.")
+    eval: EvalSchedule = Field(
+        default_factory=EvalSchedule, description="Learning-curve evaluation."
+    )
+    promotion: PromotionBar = Field(
+        default_factory=PromotionBar, description="Expert promotion bar."
+    )
     validation: ValidationSpec = Field(
         default_factory=ValidationSpec, description="Final multi-seed validation."
     )
-    early_stop: bool = Field(True, description="Stop once the promotion bar holds k evaluations in a row.")
-    early_stop_margin: float = Field(
-        0.0, ge=0, le=1,
-        description="Extra success margin (and collision slack removed) demanded before stopping early.",
+    early_stop: bool = Field(
+        True, description="Stop once the promotion bar holds k evaluations in a row."
     )
-    checkpoint_every_steps: int = Field(50_000, ge=1, description="Training env steps between checkpoints.")
+    early_stop_margin: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Margin added to min_success and taken off max_collision to stop early.",
+    )
+    checkpoint_every_steps: int = Field(
+        50_000, ge=1, description="Training env steps between checkpoints."
+    )
     env_overrides: dict[str, int | float | bool | str] = Field(
         default_factory=dict, description="make_vec_env overrides (EnvConfig or SimParams fields)."
     )
-    device: str = Field("auto", description="torch device: auto (CUDA when present), cpu, cuda, cuda:N.")
-    torch_threads: int = Field(
-        1, ge=0, description="torch CPU threads while training (1: reproducible; 0: leave torch's default)."
+    device: str = Field(
+        "auto", description="torch device: auto (CUDA when present), cpu, cuda, cuda:N."
     )
-    progress_interval_s: float = Field(30.0, ge=0, description="Seconds between progress log lines.")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch CPU threads while training (1: reproducible; 0: leave torch's default).",
+    )
+    progress_interval_s: float = Field(
+        30.0, ge=0, description="Seconds between progress log lines."
+    )
 
     @field_validator("scenario")
     @classmethod

@@ -19,7 +19,7 @@ from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Policy, run_episodes, sb3_policy
 from robosf_assets.envs.vec_env import RobotNavVecEnv
 from robosf_assets.logging import get_logger
-from robosf_assets.training.config import PromotionBar, validation_episode_seeds
+from robosf_assets.training.config import PromotionBar, TrainConfig, validation_episode_seeds
 
 __all__ = [
     "as_policy",
@@ -27,13 +27,14 @@ __all__ = [
     "evaluate_multi_seed",
     "evaluate_policy_episodes",
     "promotion_verdict",
+    "validate_policy",
 ]
 
 log = get_logger("training.evaluation")
 
 
 def as_policy(model_or_policy: Any, deterministic: bool = True) -> Policy:
-    """A batch policy from an SB3 model (anything with ``predict``) or a callable ``obs -> actions``."""
+    """A batch policy from an SB3 model (anything with ``predict``) or ``obs -> actions``."""
     if hasattr(model_or_policy, "predict"):
         return sb3_policy(model_or_policy, deterministic=deterministic)
     if callable(model_or_policy):
@@ -76,8 +77,14 @@ def evaluate_policy_episodes(
     episodes = run_episodes(env, policy, seeds)
     extra = {"deterministic": deterministic, **dict(extra or {})}
     return [
-        episode_record(scenario=scenario, seed=ep.seed, episode_index=i, policy=policy_name,
-                       metrics=ep.metrics, extra=extra)
+        episode_record(
+            scenario=scenario,
+            seed=ep.seed,
+            episode_index=i,
+            policy=policy_name,
+            metrics=ep.metrics,
+            extra=extra,
+        )
         for i, ep in enumerate(episodes)
     ]
 
@@ -149,17 +156,27 @@ def evaluate_multi_seed(
     records: list[dict[str, Any]] = []
     for eval_seed in eval_seeds:
         recs = evaluate_policy_episodes(
-            model, scenario, seed_fn(int(eval_seed), episodes_per_seed), deterministic=deterministic,
-            policy_name=policy_name, env=env, extra={"eval_seed": int(eval_seed)},
+            model,
+            scenario,
+            seed_fn(int(eval_seed), episodes_per_seed),
+            deterministic=deterministic,
+            policy_name=policy_name,
+            env=env,
+            extra={"eval_seed": int(eval_seed)},
         )
         # episode_index counts across the whole validation, so (seed, index) pairs stay unique
         for r in recs:
             r["episode_index"] = len(records)
             records.append(r)
         per_seed[str(eval_seed)] = _rates(recs, bootstrap_seed)
-        log.info("validation {} seed {}: success {:.3f} collision {:.3f} ({} episodes)", scenario,
-                 eval_seed, per_seed[str(eval_seed)]["success"]["mean"],
-                 per_seed[str(eval_seed)]["collision"]["mean"], len(recs))
+        log.info(
+            "validation {} seed {}: success {:.3f} collision {:.3f} ({} episodes)",
+            scenario,
+            eval_seed,
+            per_seed[str(eval_seed)]["success"]["mean"],
+            per_seed[str(eval_seed)]["collision"]["mean"],
+            len(recs),
+        )
     pooled = _rates(records, bootstrap_seed)
     pooled["metrics"] = aggregate_episode_metrics(records, seed=bootstrap_seed)
     return {
@@ -188,25 +205,43 @@ def _judge(block: Mapping[str, Any], bar: PromotionBar) -> dict[str, Any]:
     c_margin = bar.max_collision - collision["mean"]
     return {
         "passed": s_margin >= 0 and c_margin >= 0,
-        "success": {"value": success["mean"], "threshold": bar.min_success, "margin": s_margin,
-                    "passed": s_margin >= 0, "ci": [success.get("ci_low"), success.get("ci_high")],
-                    "wilson": [success.get("wilson_low"), success.get("wilson_high")]},
-        "collision": {"value": collision["mean"], "threshold": bar.max_collision, "margin": c_margin,
-                      "passed": c_margin >= 0, "ci": [collision.get("ci_low"), collision.get("ci_high")],
-                      "wilson": [collision.get("wilson_low"), collision.get("wilson_high")]},
+        "success": {
+            "value": success["mean"],
+            "threshold": bar.min_success,
+            "margin": s_margin,
+            "passed": s_margin >= 0,
+            "ci": [success.get("ci_low"), success.get("ci_high")],
+            "wilson": [success.get("wilson_low"), success.get("wilson_high")],
+        },
+        "collision": {
+            "value": collision["mean"],
+            "threshold": bar.max_collision,
+            "margin": c_margin,
+            "passed": c_margin >= 0,
+            "ci": [collision.get("ci_low"), collision.get("ci_high")],
+            "wilson": [collision.get("wilson_low"), collision.get("wilson_high")],
+        },
     }
 
 
 def _describe(judged: Mapping[str, Any]) -> str:
     s, c = judged["success"], judged["collision"]
-    s_text = (f"success {s['value']:.3f} >= {s['threshold']:.3f} (by {s['margin']:.3f})" if s["passed"]
-              else f"success {s['value']:.3f} is {-s['margin']:.3f} below {s['threshold']:.3f}")
-    c_text = (f"collision {c['value']:.3f} <= {c['threshold']:.3f} (by {c['margin']:.3f})" if c["passed"]
-              else f"collision {c['value']:.3f} is {-c['margin']:.3f} above {c['threshold']:.3f}")
+    s_text = (
+        f"success {s['value']:.3f} >= {s['threshold']:.3f} (by {s['margin']:.3f})"
+        if s["passed"]
+        else f"success {s['value']:.3f} is {-s['margin']:.3f} below {s['threshold']:.3f}"
+    )
+    c_text = (
+        f"collision {c['value']:.3f} <= {c['threshold']:.3f} (by {c['margin']:.3f})"
+        if c["passed"]
+        else f"collision {c['value']:.3f} is {-c['margin']:.3f} above {c['threshold']:.3f}"
+    )
     return f"{s_text}; {c_text}"
 
 
-def promotion_verdict(summary: Mapping[str, Any], bar: PromotionBar | None = None) -> dict[str, Any]:
+def promotion_verdict(
+    summary: Mapping[str, Any], bar: PromotionBar | None = None
+) -> dict[str, Any]:
     """Does the validated policy meet the promotion bar, and by how much?
 
     Margins are signed so that positive means "passes with room": success
@@ -230,5 +265,36 @@ def promotion_verdict(summary: Mapping[str, Any], bar: PromotionBar | None = Non
     message = ("PASSED: " if passed else "FAILED: ") + _describe(verdict)
     if bar.per_seed and failed_seeds:
         message += f"; seeds {failed_seeds} miss the bar on their own"
-    return {**verdict, "passed": passed, "per_seed": per_seed, "failed_seeds": failed_seeds,
-            "message": message, "bar": bar.model_dump()}
+    return {
+        **verdict,
+        "passed": passed,
+        "per_seed": per_seed,
+        "failed_seeds": failed_seeds,
+        "message": message,
+        "bar": bar.model_dump(),
+    }
+
+
+def validate_policy(
+    model: Any, config: TrainConfig, *, policy_name: str = "expert"
+) -> dict[str, Any]:
+    """Multi-seed validation of a trained policy as ``config`` specifies, with its verdict.
+
+    Runs :func:`evaluate_multi_seed` on ``config.validation`` (fresh episodes, disjoint from
+    the training worlds and from the learning-curve set) with ``config.env_overrides``, and
+    adds ``"verdict"``: :func:`promotion_verdict` against ``config.promotion``.
+    """
+    summary = evaluate_multi_seed(
+        model,
+        config.scenario,
+        config.validation.eval_seeds,
+        config.validation.episodes_per_seed,
+        n_envs=config.validation.n_envs,
+        env_overrides=config.env_overrides,
+        deterministic=config.eval.deterministic,
+        policy_name=policy_name,
+        bootstrap_seed=config.seed,
+    )
+    summary["verdict"] = promotion_verdict(summary, config.promotion)
+    log.info("validation {} {}: {}", config.scenario, policy_name, summary["verdict"]["message"])
+    return summary

@@ -1,0 +1,125 @@
+"""The expert stage: train PPO, validate it on fresh episodes, judge it against the bar.
+
+Writes into one run directory (``output/experts/<scenario>/<run-id>/``) everything
+:func:`~robosf_assets.training.ppo.train_ppo` writes plus::
+
+    learning_curve.png          success and collision against env steps, with the bar
+    validation.json             per-seed and pooled rates with CIs, metrics, verdict
+    validation_episodes.jsonl   every validation episode (versioned episode schema)
+    manifest.json               config, seeds, git revision, versions, files + sha256, wall time
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import PPO
+
+from robosf_assets.artifacts import (
+    atomic_save,
+    atomic_write_json,
+    build_manifest,
+    release_run_dir,
+    sha256_file,
+    write_manifest,
+)
+from robosf_assets.benchmark.episodes import write_episodes_jsonl
+from robosf_assets.benchmark.plots import learning_curve_png
+from robosf_assets.logging import get_logger
+from robosf_assets.training.config import TrainConfig, eval_episode_seeds, train_env_seeds
+from robosf_assets.training.evaluation import validate_policy
+from robosf_assets.training.ppo import TrainResult, train_ppo
+
+log = get_logger("training.expert")
+
+CURVE_PNG = "learning_curve.png"
+VALIDATION_JSON = "validation.json"
+VALIDATION_EPISODES = "validation_episodes.jsonl"
+
+
+@dataclass
+class ExpertOutcome:
+    """What the expert stage produced; ``verdict`` says whether it may be promoted."""
+
+    run_dir: Path
+    train: TrainResult
+    validation: dict[str, Any]
+    verdict: dict[str, Any]
+    manifest: dict[str, Any]
+    curve_png: bytes
+
+    @property
+    def promoted(self) -> bool:
+        return bool(self.verdict["passed"])
+
+    @property
+    def model_sha256(self) -> str:
+        return next(f["sha256"] for f in self.manifest["files"] if f["path"] == "model.zip")
+
+
+def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, extra: dict | None = None) -> ExpertOutcome:
+    """Train, validate and judge an expert in ``run_dir`` (resuming from its checkpoints).
+
+    :param config: the validated training config (budget, PPO, evaluation, bar, validation).
+    :param run_dir: from :func:`~robosf_assets.artifacts.open_resumable_run_dir`; released here.
+    :param resumed: whether the directory was reopened (recorded in the manifest).
+    :param extra: more manifest fields (e.g. the Dagster run id).
+    """
+    started = time.time()
+    try:
+        result = train_ppo(config, run_dir)
+        model = PPO.load(result.model_path, device="cpu")
+        validation = validate_policy(model, config, policy_name="expert")
+        verdict = validation["verdict"]
+        episodes = validation.pop("episodes")
+        write_episodes_jsonl(run_dir / VALIDATION_EPISODES, episodes)
+        atomic_write_json(run_dir / VALIDATION_JSON, validation)
+        png = learning_curve_png(
+            result.curve,
+            title=f"expert PPO, {config.scenario}, seed {config.seed}",
+            min_success=config.promotion.min_success,
+            max_collision=config.promotion.max_collision,
+        )
+        atomic_save(run_dir / CURVE_PNG, lambda tmp: tmp.write_bytes(png))
+        manifest = build_manifest(
+            kind="expert_policy",
+            partition=config.scenario,
+            config=config.model_dump(),
+            seeds={
+                "run_seed": config.seed,
+                "training_worlds": train_env_seeds(config.seed, config.n_envs),
+                "curve_evaluation_episodes": eval_episode_seeds(config.eval),
+                "validation_seeds": config.validation.eval_seeds,
+            },
+            artifact_dir=run_dir,
+            started_at=started,
+            extra={
+                "resumed": resumed,
+                "resumed_from": str(result.resumed_from) if result.resumed_from else None,
+                "promoted": verdict["passed"],
+                "verdict": verdict["message"],
+                "timesteps_used": result.timesteps_used,
+                "training_wall_time_s": result.wall_time_s,
+                "env_steps_per_s": result.env_steps_per_s,
+                **(extra or {}),
+            },
+        )
+        write_manifest(run_dir, manifest)
+    finally:
+        release_run_dir(run_dir)
+    log.info("expert {} in {}: {}", config.scenario, run_dir, verdict["message"])
+    return ExpertOutcome(run_dir, result, validation, verdict, manifest, png)
+
+
+def expert_model_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "model.zip"
+
+
+def verify_model(run_dir: Path, expected_sha256: str) -> None:
+    """Raise if the expert's model changed since it was validated."""
+    actual = sha256_file(expert_model_path(run_dir))
+    if actual != expected_sha256:
+        raise ValueError(f"{expert_model_path(run_dir)} changed since validation (sha256 {actual} != {expected_sha256})")

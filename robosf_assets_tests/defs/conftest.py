@@ -1,0 +1,37 @@
+import dagster as dg
+import pytest
+
+from robosf_assets.defs.resources import OutputTree
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def output(tmp_path):
+    return OutputTree(root=str(tmp_path / "output"))
+
+
+TINY_TRAINING = {
+    "total_timesteps": 1024,
+    "n_envs": 4,
+    "ppo": {"n_steps": 128, "batch_size": 256, "n_epochs": 2, "net_arch": [32, 32]},
+    "eval_every_steps": 512,
+    "n_eval_episodes": 4,
+    "checkpoint_every_steps": 512,
+    "env_overrides": {"n_peds": 3, "horizon": 60},
+}
+
+
+def expert_config(**changes):
+    cfg = {
+        "profile": "quick",
+        **TINY_TRAINING,
+        "validation_seeds": [0, 1, 2],
+        "validation_episodes_per_seed": 4,
+    }
+    cfg.update(changes)
+    return cfg

@@ -1,0 +1,99 @@
+"""Tests for robosf_assets.training.config: validation messages, profiles and seed ranges."""
+
+import pytest
+from pydantic import ValidationError
+
+from robosf_assets.envs import list_scenarios
+from robosf_assets.training.config import (
+    MAX_ENVS,
+    MAX_TRAIN_SEED,
+    PROFILES,
+    EvalSchedule,
+    PPOHyperparams,
+    PromotionBar,
+    TrainConfig,
+    eval_episode_seeds,
+    profile_config,
+    train_env_seeds,
+    validation_episode_seeds,
+)
+
+
+def test_defaults_are_valid_and_documented() -> None:
+    cfg = TrainConfig(scenario="crossing")
+    assert cfg.rollout_size == cfg.ppo.n_steps * cfg.n_envs
+    assert cfg.promotion.min_success == 0.90 and cfg.promotion.max_collision == 0.05
+    for model in (TrainConfig, PPOHyperparams, EvalSchedule, PromotionBar):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"
+
+
+def test_batch_size_error_names_the_fields() -> None:
+    with pytest.raises(
+        ValidationError,
+        match=r"ppo\.n_steps \(256\) \* n_envs \(8\) = 2048 .*ppo\.batch_size \(300\)",
+    ):
+        TrainConfig(scenario="crossing", n_envs=8, ppo={"n_steps": 256, "batch_size": 300})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"scenario": "moon"}, "scenario"),
+        ({"scenario": "crossing", "seed": MAX_TRAIN_SEED + 1}, "seed"),
+        ({"scenario": "crossing", "n_envs": 0}, "n_envs"),
+        ({"scenario": "crossing", "device": "tpu"}, "device"),
+        ({"scenario": "crossing", "env_overrides": {"n_rayz": 8}}, "env_overrides"),
+        ({"scenario": "crossing", "ppo": {"gamma": 1.5}}, "ppo.gamma"),
+        ({"scenario": "crossing", "ppo": {"net_arch": []}}, "ppo.net_arch"),
+        ({"scenario": "crossing", "eval": {"eval_seed_base": 5}}, "eval"),
+        ({"scenario": "crossing", "promotion": {"min_success": 1.2}}, "promotion.min_success"),
+        ({"scenario": "crossing", "validation": {"eval_seeds": [1, 1]}}, "validation.eval_seeds"),
+        ({"scenario": "crossing", "totl_timesteps": 5}, "totl_timesteps"),
+    ],
+)
+def test_invalid_field_is_named(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        TrainConfig(**kwargs)
+    assert field in str(err.value)
+
+
+def test_profiles_build_for_every_scenario() -> None:
+    assert set(PROFILES) == {"quick", "full"}
+    for scenario in list_scenarios():
+        quick = profile_config("quick", scenario, seed=2)
+        full = profile_config("full", scenario, seed=2)
+        assert quick.scenario == scenario and quick.seed == 2
+        assert quick.total_timesteps <= 50_000 < full.total_timesteps <= 2_000_000
+        assert full.early_stop
+        assert len(full.validation.eval_seeds) >= 3 and full.validation.episodes_per_seed >= 100
+
+
+def test_profile_overrides_merge_nested_fields() -> None:
+    cfg = profile_config("quick", "corridor", 1, ppo={"learning_rate": 1e-4}, total_timesteps=4096)
+    assert cfg.ppo.learning_rate == 1e-4
+    assert cfg.ppo.batch_size == PROFILES["quick"]["ppo"]["batch_size"]
+    assert cfg.total_timesteps == 4096
+    with pytest.raises(KeyError, match="quick"):
+        profile_config("medium", "corridor", 1)
+
+
+def test_train_eval_and_validation_seeds_are_disjoint() -> None:
+    cfg = profile_config("full", "crossing", 0)
+    train = {s for seed in range(10) for s in train_env_seeds(seed, cfg.n_envs)}
+    evaluation = set(eval_episode_seeds(cfg.eval))
+    validation = {
+        s
+        for v in cfg.validation.eval_seeds
+        for s in validation_episode_seeds(v, cfg.validation.episodes_per_seed)
+    }
+    assert len(evaluation) == cfg.eval.n_eval_episodes
+    assert not train & evaluation and not train & validation and not evaluation & validation
+    # the extremes of the ranges too: the largest training world seed is below every
+    # evaluation seed, and the largest allowed evaluation seed below every validation seed
+    assert train_env_seeds(MAX_TRAIN_SEED, MAX_ENVS)[-1] < min(eval_episode_seeds(EvalSchedule()))
+    widest = EvalSchedule(eval_seed_base=2 * 10**6 - 100, n_eval_episodes=100)
+    assert max(eval_episode_seeds(widest)) < min(validation_episode_seeds(0, 1))
+    # validation seeds do not overlap each other
+    assert not set(validation_episode_seeds(0, 100_000)) & set(validation_episode_seeds(1, 10))
+    assert train_env_seeds(3, 4) == [3000, 3001, 3002, 3003]

@@ -1,0 +1,194 @@
+"""Tests for robosf_assets.training.ppo: artefacts, resume, early stop, determinism, BC hook.
+
+Budgets are tiny (a few hundred env steps on 16-ray worlds): these check the machinery,
+not learning.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from robosf_assets.envs import make_vec_env
+from robosf_assets.training.config import TrainConfig, eval_episode_seeds
+from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
+from robosf_assets.training.ppo import (
+    CHECKPOINT_DIR,
+    CURVE_NAME,
+    MODEL_NAME,
+    build_ppo,
+    latest_checkpoint,
+    read_curve,
+    train_ppo,
+)
+
+ROLLOUT = 256  # 4 envs x 64 steps
+
+
+def tiny(**changes) -> TrainConfig:
+    fields = {
+        "scenario": "crossing",
+        "seed": 1,
+        "total_timesteps": 2 * ROLLOUT,
+        "n_envs": 4,
+        "ppo": {"n_steps": 64, "batch_size": 128, "n_epochs": 2, "net_arch": [32, 32]},
+        "eval": {"eval_every_steps": ROLLOUT, "n_eval_episodes": 4, "n_eval_envs": 4},
+        "checkpoint_every_steps": ROLLOUT,
+        "early_stop": False,
+        "env_overrides": {"n_rays": 16, "horizon": 60},
+        "device": "cpu",
+    }
+    fields.update(changes)
+    return TrainConfig.model_validate(fields)
+
+
+def policy_params(path: Path) -> dict[str, torch.Tensor]:
+    return PPO.load(path, device="cpu").policy.state_dict()
+
+
+def same_params(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+LEARNING_KEYS = ("timesteps", "success", "collision", "mean_return", "n_episodes")
+
+
+def learning_columns(curve: list[dict]) -> list[tuple]:
+    return [tuple(row[k] for k in LEARNING_KEYS) for row in curve]
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("base")
+    return run_dir, train_ppo(tiny(), run_dir)
+
+
+def test_run_writes_model_curve_checkpoints_and_tensorboard(base_run) -> None:
+    run_dir, result = base_run
+    assert result.model_path == run_dir / MODEL_NAME and result.model_path.is_file()
+    assert (
+        result.timesteps_used == 2 * ROLLOUT
+        and not result.stopped_early
+        and result.resumed_from is None
+    )
+    curve = read_curve(run_dir / CURVE_NAME)
+    assert curve == result.curve
+    assert [r["timesteps"] for r in curve] == [0, ROLLOUT, 2 * ROLLOUT]  # step-0 row: the jumpstart
+    assert curve[0]["env_steps_per_s"] is None and curve[-1]["env_steps_per_s"] > 0
+    assert all(r["n_episodes"] == 4 and 0 <= r["success"] <= 1 for r in curve)
+    ckpts = sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir())
+    assert ckpts == [
+        "step-0000000256.json",
+        "step-0000000256.zip",
+        "step-0000000512.json",
+        "step-0000000512.zip",
+    ]
+    assert result.last_checkpoint == run_dir / CHECKPOINT_DIR / "step-0000000512.zip"
+    meta = latest_checkpoint(run_dir).meta
+    assert (
+        meta["timesteps"] == 2 * ROLLOUT and meta["curve_rows"] == 3 and meta["config"]["seed"] == 1
+    )
+    assert list((run_dir / "tb").rglob("events.out.tfevents.*"))
+    summary = json.loads((run_dir / "training.json").read_text())
+    assert summary["timesteps_used"] == 2 * ROLLOUT and summary["config"]["scenario"] == "crossing"
+    assert result.wall_time_s > 0 and result.env_steps_per_s > 0
+    assert not list(run_dir.rglob(".tmp-*"))
+
+
+def test_build_ppo_seeds_training_worlds_from_the_run_seed() -> None:
+    cfg = tiny(seed=7)
+    env = make_vec_env(cfg.scenario, cfg.n_envs, cfg.train_seed_base, **cfg.env_overrides)
+    model = build_ppo(cfg, env)
+    assert env._seeds == [7000, 7001, 7002, 7003]  # applied at the next reset
+    assert model.n_steps == 64 and model.batch_size == 128 and model.seed == 7000
+
+
+def test_same_seed_gives_identical_curves_and_weights(base_run, tmp_path) -> None:
+    # Holds on CPU with torch_threads=1 (the default): all randomness is seeded and the
+    # evaluation is deterministic. Wall-clock columns differ and are not compared.
+    run_dir, first = base_run
+    second = train_ppo(tiny(), tmp_path / "again")
+    assert learning_columns(second.curve) == learning_columns(first.curve)
+    assert same_params(policy_params(second.model_path), policy_params(first.model_path))
+    other = train_ppo(tiny(seed=2, total_timesteps=ROLLOUT), tmp_path / "other")
+    assert not same_params(
+        policy_params(other.model_path),
+        policy_params(first.last_checkpoint.with_name("step-0000000256.zip")),
+    )
+
+
+def test_resume_after_interruption_continues_to_the_larger_budget(base_run, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    first = train_ppo(tiny(total_timesteps=ROLLOUT, checkpoint_every_steps=ROLLOUT), run_dir)
+    assert first.timesteps_used == ROLLOUT and latest_checkpoint(run_dir).timesteps == ROLLOUT
+    # what a kill after the checkpoint leaves: a row written later and a torn line
+    with open(run_dir / CURVE_NAME, "a") as fh:
+        fh.write(json.dumps({"timesteps": 999_999, "success": 1.0, "collision": 0.0}) + "\n")
+        fh.write('{"timeste')
+    resumed = train_ppo(tiny(total_timesteps=2 * ROLLOUT), run_dir)
+    assert resumed.resumed_from == run_dir / CHECKPOINT_DIR / "step-0000000256.zip"
+    assert resumed.timesteps_used == 2 * ROLLOUT
+    steps = [r["timesteps"] for r in resumed.curve]
+    assert steps == [0, ROLLOUT, 2 * ROLLOUT] and steps == sorted(set(steps))
+    assert resumed.curve[:2] == first.curve
+    assert read_curve(run_dir / CURVE_NAME) == resumed.curve
+    assert resumed.wall_time_s > first.wall_time_s
+    assert latest_checkpoint(run_dir).timesteps == 2 * ROLLOUT
+    # calling again with the budget already spent trains nothing
+    again = train_ppo(tiny(total_timesteps=2 * ROLLOUT), run_dir)
+    assert again.timesteps_used == 2 * ROLLOUT and again.curve == resumed.curve
+
+
+def test_resume_refuses_a_different_run_config(base_run) -> None:
+    run_dir, _ = base_run
+    with pytest.raises(ValueError, match=r"\['ppo'\]"):
+        train_ppo(
+            tiny(
+                total_timesteps=4 * ROLLOUT,
+                ppo={"n_steps": 64, "batch_size": 128, "n_epochs": 3, "net_arch": [32, 32]},
+            ),
+            run_dir,
+        )
+
+
+def test_model_without_checkpoint_is_refused(tmp_path) -> None:
+    (tmp_path / MODEL_NAME).write_bytes(b"not a model")
+    with pytest.raises(FileExistsError, match="no checkpoint"):
+        train_ppo(tiny(), tmp_path)
+
+
+def test_early_stop_when_the_bar_holds_k_evaluations(tmp_path) -> None:
+    always = {"min_success": 0.0, "max_collision": 1.0, "consecutive_evals": 2}
+    cfg = tiny(total_timesteps=8 * ROLLOUT, early_stop=True, promotion=always)
+    result = train_ppo(cfg, tmp_path)
+    assert result.stopped_early and result.promotion_reached_at == 0
+    assert [r["timesteps"] for r in result.curve] == [0, ROLLOUT]
+    assert result.timesteps_used == ROLLOUT + cfg.n_envs  # SB3 stops after one more vector step
+    # a retry of a finished, promoted run trains nothing more
+    again = train_ppo(cfg, tmp_path)
+    assert again.stopped_early and again.timesteps_used == result.timesteps_used
+    assert again.curve == result.curve
+    # the bar first holding k times at the very end of the budget is not an early stop
+    at_end = train_ppo(
+        tiny(early_stop=True, promotion={**always, "consecutive_evals": 3}), tmp_path / "end"
+    )
+    assert not at_end.stopped_early and at_end.promotion_reached_at == 0
+    assert at_end.timesteps_used == 2 * ROLLOUT
+
+
+def test_init_policy_state_is_the_starting_policy(tmp_path) -> None:
+    source_cfg = tiny(seed=5)
+    env = make_vec_env(source_cfg.scenario, 4, 0, **source_cfg.env_overrides)
+    source = build_ppo(source_cfg, env)
+    state = source.policy.state_dict()
+    result = train_ppo(tiny(total_timesteps=ROLLOUT), tmp_path / "warm", init_policy_state=state)
+    records = evaluate_policy_episodes(
+        source, "crossing", eval_episode_seeds(tiny().eval), env_overrides=tiny().env_overrides
+    )
+    expected = curve_point(records)
+    assert {k: result.curve[0][k] for k in expected} == expected
+    bigger = build_ppo(tiny(ppo={"n_steps": 64, "batch_size": 128, "net_arch": [64]}), env)
+    with pytest.raises(ValueError, match="init_policy_state does not match"):
+        train_ppo(tiny(), tmp_path / "bad", init_policy_state=bigger.policy.state_dict())
