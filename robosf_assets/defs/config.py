@@ -97,3 +97,36 @@ class ExpertConfig(TrainingSettings):
             return profile_config(resolve_profile(self.profile), scenario, self.seed, **out)
         except ValueError as err:  # pydantic's message names the field
             raise dg.Failure(f"invalid expert config: {err}") from None
+
+
+class ArmConfig(TrainingSettings):
+    """A comparison arm (fine-tuned from BC, or PPO from scratch) for one scenario x seed.
+
+    Both arms take the same profile and overrides, so they share hyperparameters, budget,
+    seeds and evaluation schedule; only their starting policy differs.
+    """
+
+    early_stop: bool = Field(False, description="Stop at the threshold (default off: arms run their whole budget).")
+
+    def train_config(self, scenario: str, seed: int) -> TrainConfig:
+        out = self.overrides()
+        out["early_stop"] = self.early_stop
+        try:
+            return profile_config(resolve_profile(self.profile), scenario, seed, **out)
+        except ValueError as err:
+            raise dg.Failure(f"invalid training config: {err}") from None
+
+
+class BCPolicyConfig(ArmConfig):
+    """Behaviour cloning (architecture and PPO settings are the fine-tuning arm's)."""
+
+    bc_epochs: int = Field(10, description="Passes over the demonstrations.")
+    bc_batch_size: int = Field(256, description="Transitions per BC gradient step.")
+    bc_learning_rate: float = Field(1e-3, description="BC Adam learning rate.")
+    value_epochs: int = Field(10, description="Epochs of value-head regression on the demonstrations' returns.")
+    finetune_log_std: float | None = Field(-1.0, description="log_std handed to fine-tuning (None: keep BC's).")
+    bc_eval_episodes: int = Field(50, description="Evaluation episodes of the BC policy.")
+
+
+class FinetuneArmConfig(ArmConfig):
+    critic_warmup_steps: int = Field(8192, description="Env steps with the actor frozen at the start of fine-tuning.")
