@@ -59,23 +59,30 @@ def archive_datasets_job():
     archive_old_iterations()
 
 
-@dg.asset_sensor(
-    asset_key=dg.AssetKey("trajectory_dataset"),
+@dg.sensor(
     job=archive_datasets_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="When a scenario holds more than three dataset iterations, request their archival.",
 )
-def dataset_archival_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, output: OutputTree):
-    scenario = asset_event.dagster_event.partition
-    if scenario is None:
-        return dg.SkipReason("materialisation without a scenario partition")
-    protected = protected_iterations(context.instance, scenario)
-    run_key = rotation_run_key(scenario_dir(scenario, root=output.path()), KEEP_ITERATIONS, protected)
-    if run_key is None:
-        return dg.SkipReason(f"{scenario}: at most {KEEP_ITERATIONS} iterations to keep, nothing to archive")
-    return dg.RunRequest(
-        run_key=run_key,
-        run_config={"ops": {"archive_old_iterations": {"config": {"scenario": scenario, "keep": KEEP_ITERATIONS}}}},
-        tags={"scenario": scenario},
-    )
+def dataset_archival_sensor(context: dg.SensorEvaluationContext, output: OutputTree):
+    """Watches ``trajectory_dataset`` materialisations (cursor: the last event's storage id)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("trajectory_dataset"), after_storage_id=int(context.cursor or 0)),
+        limit=1000, ascending=True,
+    ).records
+    if not records:
+        return dg.SkipReason("no new dataset materialisations")
+    requests = []
+    for scenario in sorted({r.partition_key for r in records if r.partition_key}):
+        protected = protected_iterations(context.instance, scenario)
+        run_key = rotation_run_key(scenario_dir(scenario, root=output.path()), KEEP_ITERATIONS, protected)
+        if run_key is None:
+            context.log.info(f"{scenario}: at most {KEEP_ITERATIONS} iterations to keep, nothing to archive")
+            continue
+        requests.append(dg.RunRequest(
+            run_key=run_key,
+            run_config={"ops": {"archive_old_iterations": {"config": {"scenario": scenario, "keep": KEEP_ITERATIONS}}}},
+            tags={"scenario": scenario},
+        ))
+    return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id))
