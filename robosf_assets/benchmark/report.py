@@ -61,6 +61,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ComparisonInputs",
     "compare",
+    "inputs_block",
     "load_inputs_from_dirs",
     "render_markdown",
     "success_curves_png",
@@ -595,7 +596,8 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
             runs[arm][str(s)] = summary
             results[arm].append(res)
     arms = {arm: _arm_summary(runs[arm], inputs) for arm in ARMS}
-    ratio = {st: _ratio(results["finetuned"], results["baseline"], st, inputs) for st in _STAT_LABEL}
+    ft, bl = results["finetuned"], results["baseline"]
+    ratio = {st: _ratio(ft, bl, st, inputs) for st in _STAT_LABEL}
     verdict = _verdict(ratio[inputs.statistic], arms, inputs)
     longest = max(ends.values())
     auc_note = (
@@ -633,7 +635,7 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
         "arms": arms,
         "ratio": ratio,
         "verdict": verdict,
-        "step_countings": _step_countings(results["finetuned"], results["baseline"], inputs),
+        "step_countings": _step_countings(ft, bl, inputs),
         "success_curves": _success_bands(inputs),
         "notes": notes,
     }
@@ -696,9 +698,8 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
         "jumpstart", f"AUC of success (0-{result['auc_span']['max_steps']})",
         "final success", "final collision",
     ]
-    verdict = result["verdict"]
-    head = "**Target met.**" if verdict["target_met"] else "**Target NOT met.**"
-    return "\n".join([f"{head} {verdict['sentence']}", "", *_table(header, rows)]) + "\n"
+    head, rest = result["verdict"]["sentence"].split(": ", 1)  # "Target met" / "Target NOT met"
+    return "\n".join([f"**{head}:** {rest}", "", *_table(header, rows)]) + "\n"
 
 
 def _ratio_section(result: Mapping[str, Any]) -> list[str]:
@@ -895,7 +896,7 @@ def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
             ax.annotate("", xy=(xi, h + 0.12 * top), xytext=(xi, h),
                         arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
             ax.text(xi, h + 0.13 * top, "censored", ha="center", va="bottom", fontsize=7,
-                    color=color, rotation=90)
+                    color=color)
         level = result["arms"][arm]["time_to_threshold"]["iqm"]
         ax.axhline(level, color=color, ls=":", lw=1)
     handles = [
@@ -905,11 +906,12 @@ def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
               label="censored (bar = last evaluated step)"),
         Line2D([], [], color="gray", ls=":", label="arm IQM"),
     ]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2, frameon=False)
     ax.set_xticks(x, [str(s) for s in seeds])
     ax.set_xlabel("seed")
     ax.set_ylabel("environment steps to threshold")
-    ax.set_ylim(0, top * 1.45)
+    ax.set_ylim(0, top * 1.25)
     ratio = result["ratio"][result["verdict"]["statistic"]]
     ratio_txt = "undefined" if ratio is None else f"{ratio['point']:.3f} ({ratio['bound']})"
     ax.set_title(f"{result['scenario']}: time to threshold per seed; ratio {ratio_txt}")

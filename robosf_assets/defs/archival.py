@@ -12,6 +12,7 @@ from pydantic import Field
 
 from robosf_assets.datasets.archive import rotate, rotation_run_key
 from robosf_assets.datasets.schema import archive_root, scenario_dir
+from robosf_assets.defs.lookup import latest_metadata, seed_partitions_of
 from robosf_assets.defs.partitions import scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
@@ -26,19 +27,8 @@ class ArchiveConfig(dg.Config):
 
 def protected_iterations(instance: dg.DagsterInstance, scenario: str) -> set[str]:
     """Dataset iterations that the latest ``bc_policy`` of each seed was built from."""
-    protected: set[str] = set()
-    key = dg.AssetKey("bc_policy")
-    for partition in scenario_seed_partitions.get_partition_keys():
-        if not partition.startswith(f"{scenario}|"):
-            continue
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1, ascending=False
-        ).records
-        for record in records:
-            value = record.asset_materialization.metadata.get("dataset_iteration")
-            if value is not None:
-                protected.add(str(value.value))
-    return protected
+    latest = latest_metadata(instance, "bc_policy", seed_partitions_of(scenario_seed_partitions, scenario))
+    return {str(md["dataset_iteration"]) for md in latest.values() if "dataset_iteration" in md}
 
 
 @dg.op(description="Archive older dataset iterations of one scenario: pack, verify, then remove.")

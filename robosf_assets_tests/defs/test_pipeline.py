@@ -47,3 +47,22 @@ def test_tiny_end_to_end_for_one_scenario_and_seed(instance, output):
     curve_ft = [json.loads(l) for l in (Path(ft["run_dir"]) / "curve.jsonl").read_text().splitlines()]
     curve_base = [json.loads(l) for l in (Path(base["run_dir"]) / "curve.jsonl").read_text().splitlines()]
     assert [r["timesteps"] for r in curve_ft] == [r["timesteps"] for r in curve_base]
+
+    report = dg.materialize(
+        assets, selection=["comparison_report"], partition_key=SCENARIO, instance=instance,
+        resources={"output": output}, run_config={"ops": {"comparison_report": {"config": {"n_resamples": 200}}}},
+    )
+    assert report.success
+    (check,) = report.get_asset_check_evaluations()
+    # one seed can never support a verdict: the check fails honestly and says why
+    assert check.check_name == "sample_efficiency_target" and check.passed is False
+    report_dir = Path(report.output_for_node("comparison_report")["report_dir"])
+    assert {p.name for p in report_dir.iterdir()} >= {"report.json", "report.md", "success_curves.png",
+                                                      "time_to_threshold.png", "manifest.json"}
+    from robosf_assets.benchmark.recompute import main as recompute
+
+    assert recompute([str(report_dir)]) == 0
+    summary = dg.materialize(assets, selection=["benchmark_summary"], instance=instance,
+                             resources={"output": output})
+    rows = summary.output_for_node("benchmark_summary")["rows"]
+    assert [r["scenario"] for r in rows] == [SCENARIO] and rows[0]["target_met"] is False
