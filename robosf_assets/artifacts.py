@@ -38,7 +38,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime

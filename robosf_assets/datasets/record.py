@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,7 @@ from robosf_assets.datasets.schema import (
 )
 from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Episode, Policy, run_episodes
+from robosf_assets.threads import torch_threads as limit_torch_threads
 from robosf_assets.logging import get_logger
 
 __all__ = ["episode_seeds", "record_dataset", "scenario_coverage"]
@@ -114,24 +113,6 @@ class _ProgressPolicy:
                 world_steps / elapsed,
             )
         return self.policy(obs)
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Limit torch's intra-op threads while recording, if torch is loaded (a policy
-    that needs it has imported it). Batches of 16 observations gain nothing from threads,
-    and on a shared 2-core machine 2 threads made SB3 ``predict`` 19 ms/call against
-    0.14 ms with 1 (spinning OpenMP workers fighting the simulator and other processes)."""
-    torch = sys.modules.get("torch")
-    if n is None or torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _check_args(n_episodes: int, n_envs: int, source: Mapping[str, Any] | None) -> None:
@@ -208,7 +189,7 @@ def record_dataset(
     obs_dim = int(env.observation_space.shape[0])
     iter_dir = next_iteration_dir(out_parent)
     try:
-        with _torch_threads(torch_threads):
+        with limit_torch_threads(torch_threads):
             return _record_into(
                 iter_dir,
                 env,

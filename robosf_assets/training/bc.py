@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from robosf_assets.artifacts import atomic_save, atomic_write_json
 from robosf_assets.envs import make_vec_env
 from robosf_assets.logging import get_logger
+from robosf_assets.threads import torch_threads
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
 from robosf_assets.training.ppo import build_ppo
@@ -202,22 +203,26 @@ def train_bc(
         custom_logger=imitation_logger(run_dir / "bc_log", ["csv"]),
     )
     log.info("BC on {:,} transitions from {} episodes, {} epochs", n_transitions, len(trajectories), bc.epochs)
-    trainer.train(n_epochs=bc.epochs, log_interval=max(1, n_transitions // bc.batch_size // 10), progress_bar=False)
+    with torch_threads(train_config.torch_threads):
+        trainer.train(n_epochs=bc.epochs, log_interval=max(1, n_transitions // bc.batch_size // 10),
+                      progress_bar=False)
     bc_losses = _read_bc_log(run_dir / "bc_log" / "progress.csv")
-    value_losses = pretrain_value_head(
-        policy, trajectories, train_config.ppo.gamma, bc.value_epochs, bc.value_learning_rate, bc.batch_size,
-        train_config.train_seed_base,
-    )
+    with torch_threads(train_config.torch_threads):
+        value_losses = pretrain_value_head(
+            policy, trajectories, train_config.ppo.gamma, bc.value_epochs, bc.value_learning_rate, bc.batch_size,
+            train_config.train_seed_base,
+        )
     atomic_write_json(run_dir / "value_pretrain.json", {"mse_per_epoch": value_losses})
 
     seeds = eval_episode_seeds(train_config.eval)[: bc.eval_episodes]
     learnt_log_std = policy.log_std.detach().cpu().tolist()
     evaluation = {"learnt_log_std": learnt_log_std}
     for mode, deterministic in (("deterministic", True), ("stochastic", False)):
-        records = evaluate_policy_episodes(
-            model, train_config.scenario, seeds, n_envs=min(16, len(seeds)),
-            env_overrides=train_config.env_overrides, deterministic=deterministic, policy_name=f"bc-{mode}",
-        )
+        with torch_threads(train_config.torch_threads):
+            records = evaluate_policy_episodes(
+                model, train_config.scenario, seeds, n_envs=min(16, len(seeds)),
+                env_overrides=train_config.env_overrides, deterministic=deterministic, policy_name=f"bc-{mode}",
+            )
         evaluation[mode] = curve_point(records)
         log.info("BC policy, {} actions: success {:.2f}, collision {:.2f}", mode,
                  evaluation[mode]["success"], evaluation[mode]["collision"])
