@@ -29,9 +29,10 @@ class EnvConfig:
     """Physical, sensor and reward constants."""
 
     @classmethod
-    def from_overrides(cls, **overrides: Any) -> "EnvConfig":
+    def from_overrides(cls, base_params: SimParams | None = None, **overrides: Any) -> "EnvConfig":
         """Split keyword overrides into env fields and simulator parameters.
 
+        :param base_params: parameters the overrides apply to (the scenario's, in the factories).
         :raises TypeError: for a name that is neither, listing the valid names.
         """
         own = {f.name for f in dataclasses.fields(cls)} - {"params"}
@@ -41,7 +42,7 @@ class EnvConfig:
             raise TypeError(
                 f"unknown environment override(s) {unknown}; valid: {sorted(own)} and SimParams fields {sorted(sim)}"
             )
-        params = SimParams().replace(**{k: v for k, v in overrides.items() if k in sim})
+        params = (base_params or SimParams()).replace(**{k: v for k, v in overrides.items() if k in sim})
         cfg = cls(params=params, **{k: v for k, v in overrides.items() if k in own})
         if cfg.frame_stack < 1:
             raise ValueError(f"frame_stack must be >= 1, got {cfg.frame_stack}")

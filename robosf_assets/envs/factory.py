@@ -22,9 +22,11 @@ def make_robot_env(scenario: str, seed: int, **overrides: Any) -> RobotNavEnv:
     :param scenario: a name from :func:`list_scenarios`.
     :param seed: the world's random seed (starts, goals, crowd).
     :param overrides: :class:`EnvConfig` fields (``n_rays``, ``frame_stack``, ``n_peds``,
-        ``horizon``) or :class:`~robosf_assets.sim.params.SimParams` fields.
+        ``horizon``) or :class:`~robosf_assets.sim.params.SimParams` fields; these win over
+        the scenario's own ``[params]``, which win over the SimParams defaults.
     """
-    return RobotNavEnv(get_scenario(scenario), int(seed), EnvConfig.from_overrides(**overrides))
+    sc = get_scenario(scenario)
+    return RobotNavEnv(sc, int(seed), EnvConfig.from_overrides(sc.sim_params(), **overrides))
 
 
 def make_vec_env(scenario: str, n_envs: int, seed: int, **overrides: Any) -> RobotNavVecEnv:
@@ -36,5 +38,6 @@ def make_vec_env(scenario: str, n_envs: int, seed: int, **overrides: Any) -> Rob
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     parallel = bool(overrides.pop("parallel", False))
-    return RobotNavVecEnv(get_scenario(scenario), int(n_envs), int(seed), EnvConfig.from_overrides(**overrides),
+    sc = get_scenario(scenario)
+    return RobotNavVecEnv(sc, int(n_envs), int(seed), EnvConfig.from_overrides(sc.sim_params(), **overrides),
                           parallel=parallel)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robosf_assets.sim.params import SimParams
+
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 MAX_VIA = 4  # via points per pedestrian flow
 
@@ -48,6 +50,8 @@ class Scenario:
     ped_count: int
     ped_speed: tuple[float, float]
     flows: tuple[Flow, ...]
+    params: tuple[tuple[str, float], ...] = ()
+    """SimParams values this scenario sets (its ``[params]`` table), e.g. how strongly the crowd yields."""
     source_file: str = field(default="", compare=False)
 
     # ---- arrays the kernels consume ------------------------------------------------
@@ -79,6 +83,10 @@ class Scenario:
                 for k, p in enumerate(f.via):
                     via[i, k] = p
         return src, tgt, cum, via, n_via
+
+    def sim_params(self, base: SimParams | None = None) -> SimParams:
+        """``base`` (default SimParams()) with this scenario's ``[params]`` applied."""
+        return (base or SimParams()).replace(**dict(self.params))
 
     def bounds(self) -> tuple[float, float, float, float]:
         """Bounding box of walls, start and goal areas (for plotting)."""
@@ -122,6 +130,11 @@ def parse_scenario(data: dict, source: str = "<dict>") -> Scenario:
                     weight=weight,
                 )
             )
+        params = data.get("params", {})
+        known = set(SimParams.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ScenarioError(f"{source}: [params] has unknown SimParams field(s) {unknown}")
         count = int(peds.get("count", 0))
         speed = tuple(float(v) for v in peds.get("speed", (0.6, 1.0)))
         scenario = Scenario(
@@ -136,6 +149,7 @@ def parse_scenario(data: dict, source: str = "<dict>") -> Scenario:
             ped_count=count,
             ped_speed=(speed[0], speed[1]),
             flows=tuple(flows),
+            params=tuple(sorted((str(k), float(v)) for k, v in params.items())),
             source_file=source,
         )
     except KeyError as exc:

@@ -25,7 +25,8 @@ class BatchedWorld:
     :param scenario: geometry, robot sampling and crowd of every world.
     :param n_worlds: number of independent worlds B.
     :param seeds: one seed per world; world ``b`` draws only from its own stream.
-    :param params: physical, sensor and reward constants (scenario values filled in).
+    :param params: physical, sensor and reward constants (default: the scenario's [params] over
+        the SimParams defaults); horizon, start/goal and crowd values come from the scenario.
     :param n_rays: LiDAR rays over 360 degrees.
     :param n_peds: pedestrians per world (default: the scenario's count).
     :param parallel: use the threaded kernel (numba ``prange`` over worlds; default off).
@@ -56,7 +57,7 @@ class BatchedWorld:
             raise ValueError(f"scenario {scenario.name!r} has no pedestrian flows; n_peds must be 0")
         if horizon is not None and horizon < 1:
             raise ValueError(f"horizon must be >= 1 step, got {horizon}")
-        self.params = (params or SimParams()).replace(
+        self.params = (params or scenario.sim_params()).replace(
             horizon=float(horizon or scenario.horizon),
             min_goal_distance=scenario.min_goal_distance,
             heading_noise=scenario.heading_noise,

@@ -11,7 +11,9 @@ Everything a run produces lives in its ``run_dir``::
         step-0000100000.zip       SB3 model (atomic)
         step-0000100000.json      {timesteps, curve_rows, wall_time_s, overhead_s, config}
       tb/PPO_1/                   TensorBoard event files (SB3 metrics plus eval/*)
+      best/step-0000040960.zip    snapshot at each evaluation that beat every earlier one
       model.zip                   the final model (atomic)
+      best_model.zip              the best evaluated model (atomic; see "Best model")
       training.json               the TrainResult summary and config (atomic)
 
 Schedule. Evaluations and checkpoints happen at rollout boundaries, right after a PPO
@@ -42,6 +44,16 @@ Evaluations reseed every episode from its own seed and use the mean action. With
 ``torch_threads = 1`` on CPU two runs with the same config give identical curves (apart
 from the wall-clock columns); several torch threads may reorder float sums. CUDA is used
 when present with ``device="auto"`` and is not bitwise reproducible.
+
+Best model. PPO with a constant learning rate often peaks and then drifts (the crossing
+expert was at success 0.96-0.99 over 40k-240k steps and 0.89 at 2M). Each evaluation is
+scored by its worst margin to the promotion bar, ``min(success - min_success,
+max_collision - collision)``; when a row beats every earlier row its policy is saved under
+``best/`` and at the end the best one is copied to ``best_model.zip``. Choosing it on the
+curve set biases that set's estimate upwards, which is why the promotion verdict is taken
+on the separate validation episodes (:func:`~robosf_assets.training.evaluation.validate_policy`).
+Snapshots are never deleted, so after a resume the best of the kept curve rows still has
+its file.
 
 Timing. ``wall_time_s`` is the time of the training calls up to now (a resumed run adds
 the time recorded in its checkpoint; work after that checkpoint is lost and not counted).
@@ -76,11 +88,14 @@ __all__ = [
     "CURVE_NAME",
     "MODEL_NAME",
     "RESULT_NAME",
+    "BEST_DIR",
+    "BEST_MODEL_NAME",
     "TB_DIR",
     "Checkpoint",
     "TrainResult",
     "TrainingMonitor",
     "bar_met",
+    "bar_score",
     "build_ppo",
     "latest_checkpoint",
     "promotion_step",
@@ -96,6 +111,8 @@ MODEL_NAME = "model.zip"
 RESULT_NAME = "training.json"
 CHECKPOINT_DIR = "checkpoints"
 TB_DIR = "tb"
+BEST_DIR = "best"
+BEST_MODEL_NAME = "best_model.zip"
 
 # Config fields a resumed run must share with its checkpoint.
 _RESUME_MUST_MATCH = ("scenario", "seed", "n_envs", "ppo", "eval", "env_overrides")
@@ -115,6 +132,9 @@ class TrainResult:
     :param promotion_reached_at: first step of k consecutive evaluations meeting the bar
         (:func:`~robosf_assets.benchmark.efficiency.time_to_threshold`), or ``None``.
     :param last_checkpoint: newest checkpoint zip (the final one).
+    :param best_model_path: ``run_dir/best_model.zip``, the policy of the best-scoring
+        curve row (:func:`bar_score`); validate this one to promote the best policy seen.
+    :param best_timesteps: timesteps of that row.
     :param eval_time_s: wall time spent in curve evaluations and checkpoints.
     :param run_dir: the run directory.
     """
@@ -128,6 +148,8 @@ class TrainResult:
     resumed_from: Path | None
     promotion_reached_at: int | None
     last_checkpoint: Path | None = None
+    best_model_path: Path | None = None
+    best_timesteps: int | None = None
     eval_time_s: float = 0.0
     run_dir: Path | None = None
 
@@ -195,6 +217,20 @@ def trailing_streak(
             break
         n += 1
     return n
+
+
+def bar_score(row: Mapping[str, Any], bar: PromotionBar) -> float:
+    """Worst margin of a curve row to the bar: >= 0 exactly when the row meets it."""
+    return min(row["success"] - bar.min_success, bar.max_collision - row["collision"])
+
+
+def best_row(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> Mapping[str, Any] | None:
+    """The earliest curve row with the highest :func:`bar_score`, or ``None`` for no rows."""
+    best = None
+    for row in curve:
+        if best is None or bar_score(row, bar) > bar_score(best, bar):
+            best = row
+    return best
 
 
 def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int | None:
@@ -410,7 +446,12 @@ class TrainingMonitor(BaseCallback):
             "eval_s": round(eval_s, 3),
         }
         self.curve_log.append(row)
+        best_before = best_row(self.curve, self.config.promotion)
         self.curve.append(row)
+        if best_before is None or bar_score(row, self.config.promotion) > bar_score(
+            best_before, self.config.promotion
+        ):
+            self._save_best()
         every = self.config.eval.eval_every_steps
         self._next_eval = (self.num_timesteps // every + 1) * every
         for key in ("success", "collision", "mean_return"):
@@ -429,6 +470,12 @@ class TrainingMonitor(BaseCallback):
             "" if rate is None else f", training {rate:,.0f} env-steps/s",
         )
         return row
+
+    def _save_best(self) -> None:
+        t0 = time.perf_counter()
+        path = self.run_dir / BEST_DIR / f"{_checkpoint_stem(self.num_timesteps)}.zip"
+        atomic_save(path, lambda p: self.model.save(p), overwrite=True)
+        self._overhead += time.perf_counter() - t0
 
     def checkpoint(self) -> Path:
         """Save the model and commit it with a JSON record (idempotent per timestep)."""
@@ -528,6 +575,22 @@ def _prepare_run_dir(
         )
         curve_log.reset_to(rows[:keep])
     return ckpt, rows[:keep]
+
+
+def _publish_best(
+    run_dir: Path, curve: Sequence[Mapping[str, Any]], bar: PromotionBar
+) -> tuple[Path | None, int | None]:
+    """Copy the best curve row's snapshot to ``best_model.zip``; ``(None, None)`` if none."""
+    row = best_row(curve, bar)
+    if row is None:
+        return None, None
+    snapshot = run_dir / BEST_DIR / f"{_checkpoint_stem(int(row['timesteps']))}.zip"
+    if not snapshot.is_file():
+        log.warning("best curve row at {:,} steps has no snapshot {}", row["timesteps"], snapshot)
+        return None, None
+    data = snapshot.read_bytes()
+    path = atomic_save(run_dir / BEST_MODEL_NAME, lambda p: p.write_bytes(data), overwrite=True)
+    return path, int(row["timesteps"])
 
 
 def _load_init_state(model: PPO, state: Mapping[str, Any]) -> None:
@@ -639,6 +702,7 @@ def train_ppo(
         model_path = atomic_save(
             run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=ckpt is not None
         )
+        best_path, best_steps = _publish_best(run_dir, monitor.curve, config.promotion)
         wall = monitor.wall_time_s()
         result = TrainResult(
             model_path=model_path,
@@ -650,6 +714,8 @@ def train_ppo(
             resumed_from=ckpt.model_path if ckpt else None,
             promotion_reached_at=promotion_step(monitor.curve, config.promotion),
             last_checkpoint=monitor.last_checkpoint,
+            best_model_path=best_path,
+            best_timesteps=best_steps,
             eval_time_s=round(monitor.overhead_s(), 3),
             run_dir=run_dir,
         )

@@ -60,3 +60,21 @@ def test_bad_scenario_files_name_the_problem(tmp_path, bad, message):
 def test_unknown_scenario_lists_the_known_ones():
     with pytest.raises(ScenarioError, match="crossing"):
         get_scenario("nowhere")
+
+
+def test_scenario_params_apply_and_explicit_overrides_win(tmp_path, monkeypatch):
+    (tmp_path / "plaza.toml").write_text(USER_SCENARIO + "\n[params]\nrobot_repulsion_factor = 2.5\nreward_goal = 7.0\n")
+    monkeypatch.setenv("ROBOSF_SCENARIO_PATH", str(tmp_path))
+    from robosf_assets.envs import make_robot_env, make_vec_env
+
+    p = make_robot_env("plaza-small", 0).world.params
+    assert (p.robot_repulsion_factor, p.reward_goal) == (2.5, 7.0)
+    p = make_vec_env("plaza-small", 2, 0, reward_goal=3.0).world.params
+    assert (p.robot_repulsion_factor, p.reward_goal) == (2.5, 3.0)
+
+
+def test_unknown_scenario_param_is_named(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text(USER_SCENARIO + "\n[params]\nrobot_speed = 3.0\n")
+    with pytest.raises(ScenarioError, match="robot_speed"):
+        load_scenario_file(f)

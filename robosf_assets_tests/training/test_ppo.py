@@ -12,12 +12,14 @@ import torch
 from stable_baselines3 import PPO
 
 from robosf_assets.envs import make_vec_env
-from robosf_assets.training.config import TrainConfig, eval_episode_seeds
+from robosf_assets.training.config import PromotionBar, TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
 from robosf_assets.training.ppo import (
     CHECKPOINT_DIR,
     CURVE_NAME,
     MODEL_NAME,
+    bar_score,
+    best_row,
     build_ppo,
     latest_checkpoint,
     read_curve,
@@ -95,6 +97,26 @@ def test_run_writes_model_curve_checkpoints_and_tensorboard(base_run) -> None:
     assert summary["timesteps_used"] == 2 * ROLLOUT and summary["config"]["scenario"] == "crossing"
     assert result.wall_time_s > 0 and result.env_steps_per_s > 0
     assert not list(run_dir.rglob(".tmp-*"))
+    best = best_row(curve, PromotionBar())
+    assert result.best_timesteps == best["timesteps"]
+    assert result.best_model_path == run_dir / "best_model.zip"
+    snapshot = run_dir / "best" / f"step-{best['timesteps']:010d}.zip"
+    assert result.best_model_path.read_bytes() == snapshot.read_bytes()
+
+
+def test_bar_score_and_best_row() -> None:
+    bar = PromotionBar()
+    assert bar_score({"success": 0.95, "collision": 0.04}, bar) == pytest.approx(0.01)
+    assert bar_score({"success": 0.85, "collision": 0.0}, bar) == pytest.approx(-0.05)
+    curve = [
+        {"timesteps": 0, "success": 0.1, "collision": 0.9},
+        {"timesteps": 10, "success": 0.97, "collision": 0.03},
+        {"timesteps": 20, "success": 0.99, "collision": 0.01},
+        {"timesteps": 30, "success": 0.99, "collision": 0.01},
+        {"timesteps": 40, "success": 0.88, "collision": 0.12},
+    ]
+    assert best_row(curve, bar)["timesteps"] == 20  # the earliest of equal scores
+    assert best_row([], bar) is None
 
 
 def test_build_ppo_seeds_training_worlds_from_the_run_seed() -> None:

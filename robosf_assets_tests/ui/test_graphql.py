@@ -62,6 +62,13 @@ def test_launch_one_partition_and_wait_for_success(webserver: Webserver, daemon)
         f"run {run_id} ended {status.value}:\n{_failure_story(webserver, run_id)}"
     )
 
+    # the instance recorded each asset of the job for the partition, by this run
+    query = """query ($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+        ... on Asset { assetMaterializations(limit: 1) { partition runId } } } }"""
+    for asset in ("expert_policy", "trajectory_dataset", "validated_dataset"):
+        (latest,) = webserver.graphql(query, {"path": [asset]})["assetOrError"]["assetMaterializations"]
+        assert latest == {"partition": SCENARIO, "runId": run_id}, asset
+
     out = webserver.output_dir
     experts = sorted((out / "experts" / SCENARIO).glob("*/manifest.json"))
     assert len(experts) == 1, f"one finished expert run directory expected under {out}/experts/{SCENARIO}"
