@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install demo test ui bench clean-home
+.PHONY: install chromium demo test ui bench clean-home
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,16 @@ install: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 demo: install
 	$(PY) -m robosf_assets.cli demo --profile $(PROFILE)
 
-test: install
+# Headless Chromium and chromedriver for the browser test (robosf_assets_tests/ui), from
+# Debian's packages; sudo only when not root. With ROBOSF_SKIP_BROWSER=1 the test is skipped
+# and nothing is installed.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@[ "$$ROBOSF_SKIP_BROWSER" = 1 ] || { command -v chromium && command -v chromedriver; } >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver)
+
+test: install chromium
 	$(PY) -m pytest
 
 ui: install

@@ -96,6 +96,7 @@ __all__ = [
     "TrainingMonitor",
     "bar_met",
     "bar_score",
+    "best_row",
     "build_ppo",
     "latest_checkpoint",
     "promotion_step",
