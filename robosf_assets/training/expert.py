@@ -46,6 +46,8 @@ class ExpertOutcome:
 
     run_dir: Path
     train: TrainResult
+    model_path: Path
+    """The validated policy: the best curve evaluation's (``best_model.zip``), else the final one."""
     validation: dict[str, Any]
     verdict: dict[str, Any]
     manifest: dict[str, Any]
@@ -57,7 +59,7 @@ class ExpertOutcome:
 
     @property
     def model_sha256(self) -> str:
-        return next(f["sha256"] for f in self.manifest["files"] if f["path"] == "model.zip")
+        return next(f["sha256"] for f in self.manifest["files"] if f["path"] == self.model_path.name)
 
 
 def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, extra: dict | None = None) -> ExpertOutcome:
@@ -71,7 +73,10 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
     started = time.time()
     try:
         result = train_ppo(config, run_dir)
-        model = PPO.load(result.model_path, device="cpu")
+        # the best curve evaluation's policy; the verdict comes from separate validation
+        # episodes, so choosing it on the curve set does not bias the verdict
+        chosen = result.best_model_path or result.model_path
+        model = PPO.load(chosen, device="cpu")
         validation = validate_policy(model, config, policy_name="expert")
         verdict = validation["verdict"]
         episodes = validation.pop("episodes")
@@ -98,6 +103,8 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
             started_at=started,
             extra={
                 "resumed": resumed,
+                "expert_model": Path(chosen).name,
+                "expert_model_timesteps": result.best_timesteps if result.best_model_path else result.timesteps_used,
                 "resumed_from": str(result.resumed_from) if result.resumed_from else None,
                 "promoted": verdict["passed"],
                 "verdict": verdict["message"],
@@ -111,15 +118,11 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
     finally:
         release_run_dir(run_dir)
     log.info("expert {} in {}: {}", config.scenario, run_dir, verdict["message"])
-    return ExpertOutcome(run_dir, result, validation, verdict, manifest, png)
+    return ExpertOutcome(run_dir, result, Path(chosen), validation, verdict, manifest, png)
 
 
-def expert_model_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "model.zip"
-
-
-def verify_model(run_dir: Path, expected_sha256: str) -> None:
+def verify_model(model_path: Path, expected_sha256: str) -> None:
     """Raise if the expert's model changed since it was validated."""
-    actual = sha256_file(expert_model_path(run_dir))
+    actual = sha256_file(model_path)
     if actual != expected_sha256:
-        raise ValueError(f"{expert_model_path(run_dir)} changed since validation (sha256 {actual} != {expected_sha256})")
+        raise ValueError(f"{model_path} changed since validation (sha256 {actual} != {expected_sha256})")

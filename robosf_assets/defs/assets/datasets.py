@@ -63,7 +63,7 @@ def trajectory_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
         raise dg.Failure(
             f"expert {expert_policy['run_dir']} did not pass the promotion bar; no dataset is built from a failed expert",
         )
-    verify_model(Path(expert_policy["run_dir"]), expert_policy["model_sha256"])
+    verify_model(Path(expert_policy["model_path"]), expert_policy["model_sha256"])
     model = PPO.load(expert_policy["model_path"], device="cpu")
     with dagster_log_bridge(context.log, level="INFO"):
         iter_dir = record_dataset(

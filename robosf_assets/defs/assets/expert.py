@@ -45,7 +45,7 @@ def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, outpu
     yield dg.Output(
         {
             "run_dir": str(outcome.run_dir),
-            "model_path": str(train.model_path),
+            "model_path": str(outcome.model_path),
             "model_sha256": outcome.model_sha256,
             "promoted": outcome.promoted,
             "env_overrides": dict(train_config.env_overrides),
@@ -59,6 +59,7 @@ def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, outpu
             "collision": rate_text(pooled["collision"]),
             "validation": rate_table(outcome.validation["per_seed"], pooled),
             "timesteps_used": train.timesteps_used,
+            "validated_model": outcome.model_path.name,
             "wall_time_s": round(train.wall_time_s, 1),
             "env_steps_per_s": round(train.env_steps_per_s, 1),
             "promotion_reached_at": train.promotion_reached_at,
