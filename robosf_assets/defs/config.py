@@ -38,7 +38,8 @@ def _set(out: dict[str, Any], path: str, value: Any) -> None:
 class PPOSettings(dg.Config):
     """PPO hyperparameters; ``None`` keeps the profile's value."""
 
-    learning_rate: float | None = Field(None, description="Adam learning rate.")
+    learning_rate: float | None = Field(None, description="Adam learning rate at the start.")
+    learning_rate_final: float | None = Field(None, description="Linear decay to this learning rate at the end.")
     n_steps: int | None = Field(None, description="Steps per environment per rollout.")
     batch_size: int | None = Field(None, description="Minibatch size; must divide n_steps * n_envs.")
     n_epochs: int | None = Field(None, description="Passes over each rollout.")

@@ -77,7 +77,10 @@ class _Model(BaseModel):
 class PPOHyperparams(_Model):
     """Stable-Baselines3 PPO hyperparameters (``MlpPolicy``, separate actor and critic nets)."""
 
-    learning_rate: float = Field(3e-4, gt=0, description="Adam learning rate (constant).")
+    learning_rate: float = Field(3e-4, gt=0, description="Adam learning rate (at the start of the run).")
+    learning_rate_final: float | None = Field(
+        None, gt=0, description="If set, the learning rate decays linearly to this value at total_timesteps."
+    )
     n_steps: int = Field(256, ge=1, description="Steps per environment per rollout.")
     batch_size: int = Field(512, ge=2, description="Minibatch size of each gradient step.")
     n_epochs: int = Field(10, ge=1, description="Passes over each rollout buffer.")

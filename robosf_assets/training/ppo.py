@@ -166,6 +166,25 @@ class TrainResult:
 # ---------------------------------------------------------------------- small pieces
 
 
+class LinearSchedule:
+    """Learning rate from ``start`` (progress remaining 1) to ``end`` (progress remaining 0).
+
+    A class rather than a closure so saved models reload without cloudpickle surprises.
+    """
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = start
+        self.end = end
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.end + (self.start - self.end) * progress_remaining
+
+
+def learning_rate_schedule(start: float, end: float | None) -> float | LinearSchedule:
+    """A constant rate, or a linear decay to ``end`` over the run (SB3 calls it with the progress remaining)."""
+    return start if end is None else LinearSchedule(start, end)
+
+
 def build_ppo(
     config: TrainConfig, env: VecEnv, *, tensorboard_log: str | os.PathLike[str] | None = None
 ) -> PPO:
@@ -179,7 +198,7 @@ def build_ppo(
     return PPO(
         "MlpPolicy",
         env,
-        learning_rate=hp.learning_rate,
+        learning_rate=learning_rate_schedule(hp.learning_rate, hp.learning_rate_final),
         n_steps=hp.n_steps,
         batch_size=hp.batch_size,
         n_epochs=hp.n_epochs,

@@ -97,3 +97,13 @@ def test_train_eval_and_validation_seeds_are_disjoint() -> None:
     # validation seeds do not overlap each other
     assert not set(validation_episode_seeds(0, 100_000)) & set(validation_episode_seeds(1, 10))
     assert train_env_seeds(3, 4) == [3000, 3001, 3002, 3003]
+
+
+def test_linear_learning_rate_decays_from_start_to_final():
+    from robosf_assets.training.ppo import learning_rate_schedule
+
+    schedule = learning_rate_schedule(3e-4, 3e-5)
+    assert schedule(1.0) == pytest.approx(3e-4)
+    assert schedule(0.5) == pytest.approx(1.65e-4)
+    assert schedule(0.0) == pytest.approx(3e-5)
+    assert learning_rate_schedule(3e-4, None) == 3e-4

@@ -6,12 +6,16 @@ copy of the project's ``dagster.yaml`` and a temporary ``ROBOSF_OUTPUT_DIR``. Th
 listens on a free localhost port. Every service runs in its own process group and is torn
 down with it (SIGTERM, then SIGKILL), so no code server or run worker outlives the tests.
 
+The fixtures are package-scoped: both test modules share one webserver, and it stops when
+the last UI test is done rather than at the end of the whole session.
+
 The project's ``dagster.yaml`` uses the QueuedRunCoordinator: a launched run stays QUEUED
 until ``dagster-daemon run`` dequeues it. Tests that launch runs ask for ``daemon``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -43,6 +47,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@dataclass(frozen=True)
+class UiHome:
+    """What the services share: their environment, instance, artefact root and logs."""
+
+    env: dict[str, str]
+    dagster_home: Path
+    output_dir: Path  # ROBOSF_OUTPUT_DIR of the webserver and the daemon
+    log_dir: Path
+
+
 @dataclass
 class Service:
     """A subprocess in its own process group, with its output captured in ``log_path``."""
@@ -67,23 +81,19 @@ class Service:
         """SIGTERM the whole group, SIGKILL what is left after the grace period."""
         pgid = self.proc.pid  # start_new_session=True: the leader's pid is the group id
         _signal_group(pgid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-        # children (code servers, run workers) may outlive the leader: wait for the group
-        deadline = time.monotonic() + STOP_GRACE_S
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _group_alive(pgid):
+        if not self._wait_for_group_exit(pgid):
             _signal_group(pgid, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
+            self._wait_for_group_exit(pgid)
+
+    def _wait_for_group_exit(self, pgid: int) -> bool:
+        """Reap the leader and wait until no live process is left in the group."""
         deadline = time.monotonic() + STOP_GRACE_S
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            self.proc.poll()
+            if not _group_alive(pgid):
+                return True
             time.sleep(0.2)
+        return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -130,12 +140,22 @@ def _venv_script(name: str) -> str:
     return str(path)
 
 
-def _start(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Service:
-    log_path = log_dir / f"{name}.log"
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGTERM the service if the test process dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _start(name: str, argv: list[str], home: UiHome) -> Service:
+    """Start ``argv`` from the repository root in its own process group, logging to a file."""
+    log_path = home.log_dir / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            argv, cwd=REPO_ROOT, env=home.env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     return Service(name, proc, log_path)
 
@@ -146,13 +166,16 @@ class Webserver:
 
     host: str
     port: int
-    dagster_home: Path
-    output_dir: Path  # ROBOSF_OUTPUT_DIR of the webserver and the daemon
+    home: UiHome
     service: Service
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.home.output_dir
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 10.0) -> dict:
         """POST a GraphQL query; the ``data`` of the answer (fails the test on ``errors``)."""
@@ -167,22 +190,18 @@ class Webserver:
         return payload["data"]
 
 
-@pytest.fixture(scope="session")
-def ui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment of the services: a fresh DAGSTER_HOME and ROBOSF_OUTPUT_DIR."""
+@pytest.fixture(scope="package")
+def ui_home(tmp_path_factory: pytest.TempPathFactory) -> UiHome:
+    """A fresh DAGSTER_HOME (the project's dagster.yaml) and ROBOSF_OUTPUT_DIR."""
     base = tmp_path_factory.mktemp("dagster-ui")
-    home = base / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    (base / "output").mkdir()
-    (base / "logs").mkdir()
-    env = dict(os.environ)
-    env.update(
-        DAGSTER_HOME=str(home),
-        ROBOSF_OUTPUT_DIR=str(base / "output"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    home = UiHome(env=dict(os.environ), dagster_home=base / "dagster_home",
+                  output_dir=base / "output", log_dir=base / "logs")
+    for path in (home.dagster_home, home.output_dir, home.log_dir):
+        path.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home.dagster_home / "dagster.yaml")
+    home.env.update(DAGSTER_HOME=str(home.dagster_home), ROBOSF_OUTPUT_DIR=str(home.output_dir),
+                    PYTHONUNBUFFERED="1")
+    return home
 
 
 _LOCATIONS = """
@@ -223,18 +242,14 @@ def _wait_for_webserver(server: Webserver) -> None:
                 f"{server.service.log_tail()}")
 
 
-@pytest.fixture(scope="session")
-def webserver(ui_env: dict[str, str]) -> Iterator[Webserver]:
+@pytest.fixture(scope="package")
+def webserver(ui_home: UiHome) -> Iterator[Webserver]:
     """``dagster-webserver -w workspace.yaml`` on a free localhost port, code location loaded."""
     port = _free_port()
-    log_dir = Path(ui_env["DAGSTER_HOME"]).parent / "logs"
-    service = _start(
-        "dagster-webserver",
-        [_venv_script("dagster-webserver"), "-w", "workspace.yaml", "-h", HOST, "-p", str(port)],
-        ui_env, log_dir,
-    )
-    server = Webserver(HOST, port, Path(ui_env["DAGSTER_HOME"]), Path(ui_env["ROBOSF_OUTPUT_DIR"]), service)
+    argv = [_venv_script("dagster-webserver"), "-w", "workspace.yaml", "-h", HOST, "-p", str(port)]
+    service = _start("dagster-webserver", argv, ui_home)
     try:
+        server = Webserver(HOST, port, ui_home, service)
         _wait_for_webserver(server)
         yield server
     finally:
@@ -242,33 +257,33 @@ def webserver(ui_env: dict[str, str]) -> Iterator[Webserver]:
 
 
 _QUEUE_DAEMON = """
-{ instance { daemonHealth { daemonStatus(daemonType: "QUEUED_RUN_COORDINATOR") { healthy required } } } }
+{ instance { daemonHealth {
+    daemonStatus(daemonType: "QUEUED_RUN_COORDINATOR") { healthy required } } } }
 """
 
 
-@pytest.fixture(scope="session")
-def daemon(webserver: Webserver, ui_env: dict[str, str]) -> Iterator[Service]:
+@pytest.fixture(scope="package")
+def daemon(webserver: Webserver) -> Iterator[Service]:
     """``dagster-daemon run`` on the webserver's instance; waits until the run queue is served."""
-    log_dir = Path(ui_env["DAGSTER_HOME"]).parent / "logs"
-    service = _start("dagster-daemon", [_venv_script("dagster-daemon"), "run", "-w", "workspace.yaml"],
-                     ui_env, log_dir)
+    argv = [_venv_script("dagster-daemon"), "run", "-w", "workspace.yaml"]
+    service = _start("dagster-daemon", argv, webserver.home)
     try:
         deadline = time.monotonic() + DAEMON_TIMEOUT_S
         while True:
             service.check_alive()
-            status = webserver.graphql(_QUEUE_DAEMON)["instance"]["daemonHealth"]["daemonStatus"]
-            if status["healthy"]:
+            health = webserver.graphql(_QUEUE_DAEMON)["instance"]["daemonHealth"]
+            if health["daemonStatus"]["healthy"]:
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"run-queue daemon not healthy after {DAEMON_TIMEOUT_S:.0f} s ({status}); "
-                            f"its log ends:\n{service.log_tail()}")
+                pytest.fail(f"run-queue daemon not healthy after {DAEMON_TIMEOUT_S:.0f} s "
+                            f"({health}); its log ends:\n{service.log_tail()}")
             time.sleep(1.0)
         yield service
     finally:
         service.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts_dir() -> Path:
     """``test-artifacts/`` at the repository root: files kept after the run (screenshots)."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,44 +41,49 @@ pytestmark = [
 ]
 
 SCENARIOS = ("crossing", "corridor", "bottleneck")
-LINEAGE = ("expert_policy", "trajectory_dataset", "validated_dataset", "bc_policy", "finetuned_policy",
-           "baseline_policy", "comparison_report")
 GROUPS = ("expert", "datasets", "pretraining", "baseline", "comparison")
+LINEAGE = ("expert_policy", "trajectory_dataset", "validated_dataset", "bc_policy",
+           "finetuned_policy", "baseline_policy", "comparison_report")
 DATASET_CHECKS = ("dataset_size_within_cap", "episode_count_minimum", "dataset_integrity")
-RENDER_TIMEOUT_S = 60  # the React app: first load compiles nothing, but 2 shared cores are slow
-INSTALL_HINT = ("install them with `make test` (target `chromium`) or "
-                "`apt-get install -y chromium chromium-driver`; ROBOSF_SKIP_BROWSER=1 skips this test")
+RENDER_TIMEOUT_S = 60  # for the React app to show a page (seconds, but the cores are shared)
+INSTALL_HINT = ("install them with `make test` (its `chromium` target) or `apt-get install -y "
+                "chromium chromium-driver`; ROBOSF_SKIP_BROWSER=1 skips this test")
 CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1600,1000")
+                 "--no-first-run", "--disable-crash-reporter", "--window-size=1600,1000")
+# the graph's gear: icon-only, unlike the navigation's "Settings" button with the same icon
+GRAPH_SETTINGS = "//button[normalize-space(.)=''][.//*[@role='img' and @aria-label='settings']]"
+EXPAND_ALL_GROUPS = "//*[@role='menuitem'][contains(., 'Expand all groups')]"
 
 
 def _executable(*names: str) -> str | None:
+    """The first of ``names`` on PATH or in /usr/bin (where Debian puts both)."""
     for name in names:
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        found = shutil.which(name) or shutil.which(name, path="/usr/bin")
         if found:
             return found
     return None
 
 
-@pytest.fixture(scope="session")
-def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+@pytest.fixture(scope="module")
+def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     """A headless Chromium session; fails (never skips) when the browser is not installed."""
     if SELENIUM_MISSING is not None:
-        pytest.fail(f"{SELENIUM_MISSING}: install the dev extras, `.venv/bin/pip install -e '.[dev]'` "
-                    "(or run `make test`)")
+        pytest.fail(f"{SELENIUM_MISSING}: install the dev extras with "
+                    "`.venv/bin/pip install -e '.[dev]'` (or run `make test`)")
     browser = _executable("chromium", "chromium-browser")
     driver_path = _executable("chromedriver")
-    if browser is None or driver_path is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver_path)) if p is None)
-        pytest.fail(f"{missing} not found: {INSTALL_HINT}")
+    missing = [name for name, path in (("chromium", browser), ("chromedriver", driver_path))
+               if path is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not found: {INSTALL_HINT}")
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in CHROMIUM_ARGS:
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     log_path = tmp_path_factory.getbasetemp() / "chromedriver.log"
-    driver = webdriver.Chrome(service=DriverService(driver_path, log_output=str(log_path)), options=options)
+    service = DriverService(driver_path, log_output=str(log_path))
+    driver = webdriver.Chrome(service=service, options=options)
     try:
         driver.set_page_load_timeout(RENDER_TIMEOUT_S)
         yield driver
@@ -86,30 +91,30 @@ def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         driver.quit()
 
 
-@pytest.fixture(scope="session")
-def ui(chrome, webserver: Webserver):
-    """The browser, with the instance told the "join the community" prompt was seen (as Skip does)."""
+@pytest.fixture(scope="module")
+def ui(chrome: webdriver.Chrome, webserver: Webserver) -> webdriver.Chrome:
+    """The browser, the instance told the "join the community" prompt was seen (as Skip does)."""
     webserver.graphql("mutation { setNuxSeen }")
     return chrome
 
 
-def _open(driver, url: str, screenshot: Path, locator: tuple[str, str], texts: tuple[str, ...],
-          before_check=None) -> None:
-    """Load ``url``, optionally act, then wait until each text is a whole line shown in ``locator``.
+def _open(driver: webdriver.Chrome, url: str, screenshot: Path, locator: tuple[str, str],
+          texts: tuple[str, ...], act: Callable[[webdriver.Chrome], None] | None = None) -> None:
+    """Load ``url``, optionally ``act``, then wait until each text is a whole line in ``locator``.
 
     The screenshot is saved whatever happens; on timeout the failure names the missing texts.
     """
     driver.get(url)
     shown: set[str] = set()
 
-    def all_shown(d) -> bool:
+    def all_shown(d: webdriver.Chrome) -> bool:
         nonlocal shown
         shown = {line.strip() for e in d.find_elements(*locator) for line in e.text.splitlines()}
         return all(t in shown for t in texts)
 
     try:
-        if before_check is not None:
-            before_check(driver)
+        if act is not None:
+            act(driver)
         WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5).until(all_shown)
     except TimeoutException:
         missing = [t for t in texts if t not in shown]
@@ -119,25 +124,23 @@ def _open(driver, url: str, screenshot: Path, locator: tuple[str, str], texts: t
         driver.save_screenshot(str(screenshot))
 
 
-def _expand_all_groups(driver) -> None:
-    """Graph settings (the gear under the zoom slider), then "Expand all groups", as a user does."""
+def _expand_all_groups(driver: webdriver.Chrome) -> None:
+    """The graph's settings, then "Expand all groups", as a user does; then close the menu."""
     wait = WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.5)
-    # icon-only: the navigation's "Settings" button carries the same icon and a label
-    wait.until(ec.element_to_be_clickable(
-        (By.XPATH, "//button[normalize-space(.)=''][.//*[@role='img' and @aria-label='settings']]"))).click()
-    wait.until(ec.element_to_be_clickable(
-        (By.XPATH, "//*[@role='menuitem'][contains(., 'Expand all groups')]"))).click()
-    ActionChains(driver).send_keys(Keys.ESCAPE).perform()  # close the menu before the screenshot
+    wait.until(ec.element_to_be_clickable((By.XPATH, GRAPH_SETTINGS))).click()
+    wait.until(ec.element_to_be_clickable((By.XPATH, EXPAND_ALL_GROUPS))).click()
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
 
 
 def test_asset_graph_shows_the_whole_lineage(ui, webserver: Webserver, artifacts_dir: Path):
-    # the graph's group and asset nodes are HTML in <foreignObject>s of its <svg>; the sidebar is not
-    graph = (By.CSS_SELECTOR, "svg foreignObject")
-    _open(ui, f"{webserver.url}/asset-groups", artifacts_dir / "ui-asset-graph.png", graph,
-          (*GROUPS, *LINEAGE), before_check=_expand_all_groups)
+    # group and asset nodes are HTML in the <foreignObject>s of the graph's <svg>; the sidebar
+    # (which lists the groups too) is not in it
+    _open(ui, f"{webserver.url}/asset-groups", artifacts_dir / "ui-asset-graph.png",
+          (By.CSS_SELECTOR, "svg foreignObject"), (*GROUPS, *LINEAGE), act=_expand_all_groups)
 
 
-def test_comparison_report_lists_the_scenario_partitions(ui, webserver: Webserver, artifacts_dir: Path):
+def test_comparison_report_lists_the_scenario_partitions(ui, webserver: Webserver,
+                                                          artifacts_dir: Path):
     _open(ui, f"{webserver.url}/assets/comparison_report?view=partitions",
           artifacts_dir / "ui-comparison_report-partitions.png", (By.TAG_NAME, "body"),
           ("comparison_report", "Partitions", *SCENARIOS))

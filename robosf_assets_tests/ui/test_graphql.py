@@ -14,7 +14,7 @@ from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from robosf_assets_tests.defs.conftest import expert_config
-from robosf_assets_tests.ui.conftest import Webserver
+from robosf_assets_tests.ui.conftest import Service, Webserver
 
 pytestmark = pytest.mark.ui
 
@@ -45,16 +45,17 @@ def _failure_story(server: Webserver, run_id: str) -> str:
     return json.dumps(errors or events[-10:], indent=1)[:6000]
 
 
-def test_launch_one_partition_and_wait_for_success(webserver: Webserver, daemon):
+def test_launch_one_partition_and_wait_for_success(webserver: Webserver, daemon: Service):
     client = DagsterGraphQLClient(webserver.host, port_number=webserver.port)
-    run_id = client.submit_job_execution(JOB, run_config=RUN_CONFIG, tags={"dagster/partition": SCENARIO})
+    run_id = client.submit_job_execution(JOB, run_config=RUN_CONFIG,
+                                         tags={"dagster/partition": SCENARIO})
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
     status = client.get_run_status(run_id)
     while status not in FINISHED:
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still {status.value} after {RUN_TIMEOUT_S} s; daemon log ends:\n"
-                        f"{daemon.log_tail()}")
+            pytest.fail(f"run {run_id} still {status.value} after {RUN_TIMEOUT_S} s; "
+                        f"daemon log ends:\n{daemon.log_tail()}")
         daemon.check_alive()
         time.sleep(POLL_S)
         status = client.get_run_status(run_id)
@@ -66,10 +67,11 @@ def test_launch_one_partition_and_wait_for_success(webserver: Webserver, daemon)
     query = """query ($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
         ... on Asset { assetMaterializations(limit: 1) { partition runId } } } }"""
     for asset in ("expert_policy", "trajectory_dataset", "validated_dataset"):
-        (latest,) = webserver.graphql(query, {"path": [asset]})["assetOrError"]["assetMaterializations"]
+        answer = webserver.graphql(query, {"path": [asset]})["assetOrError"]
+        (latest,) = answer["assetMaterializations"]
         assert latest == {"partition": SCENARIO, "runId": run_id}, asset
 
     out = webserver.output_dir
     experts = sorted((out / "experts" / SCENARIO).glob("*/manifest.json"))
-    assert len(experts) == 1, f"one finished expert run directory expected under {out}/experts/{SCENARIO}"
+    assert len(experts) == 1, f"one finished expert run expected in {out}/experts/{SCENARIO}"
     assert (out / "datasets" / SCENARIO / "iter-0001" / "manifest.json").is_file()
