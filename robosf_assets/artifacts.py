@@ -141,7 +141,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 # -------------------------------------------------------------------- atomic writes
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Persist a rename. Best effort: some filesystems refuse fsync on a directory."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -206,7 +206,7 @@ def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
             os.rename(tmp, path)
         else:
             os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_save(

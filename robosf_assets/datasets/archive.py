@@ -44,6 +44,7 @@ from typing import Any
 from robosf_assets.artifacts import (
     MANIFEST_NAME,
     atomic_save,
+    fsync_dir,
     is_temp_name,
     list_iterations,
     read_json,
@@ -311,22 +312,9 @@ def _lock(folder: Path, name: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _finish_removal(deleting: Path) -> None:
     shutil.rmtree(deleting)
-    _fsync_dir(deleting.parent)
+    fsync_dir(deleting.parent)
 
 
 def archive_iteration(
@@ -379,14 +367,14 @@ def archive_iteration(
                 f"archive {archive} does not verify, {iter_dir} left in place: {'; '.join(problems)}"
             )
         os.rename(iter_dir, deleting)
-        _fsync_dir(iter_dir.parent)
+        fsync_dir(iter_dir.parent)
         try:
             after = _inventory(deleting)
         except ArchiveError as e:
             after = {"<unarchivable entry>": (str(e), -1)}
         if after != inventory:
             os.rename(deleting, iter_dir)
-            _fsync_dir(iter_dir.parent)
+            fsync_dir(iter_dir.parent)
             raise ArchiveError(
                 f"{iter_dir} changed while it was being archived; left in place, rerun to retry"
             )
@@ -504,7 +492,7 @@ def restore_iteration(
                 f"{dest} appeared while restoring; the restored copy was discarded"
             )
         os.rename(staging / name, dest)
-        _fsync_dir(dest_parent)
+        fsync_dir(dest_parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     manifest = read_json(dest / MANIFEST_NAME)
