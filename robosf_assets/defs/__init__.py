@@ -10,6 +10,8 @@ from robosf_assets.defs.assets.reports import benchmark_summary, comparison_repo
 from robosf_assets.defs.jobs import (
     comparison_job,
     expert_and_dataset_job,
+    full_pipeline_job,
+    scenario_pipeline_job,
     summary_job,
     training_arms_job,
     weekly_comparison_refresh,
@@ -31,7 +33,15 @@ ASSETS = [
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[expert_and_dataset_job, training_arms_job, comparison_job, summary_job, archive_datasets_job],
+        jobs=[
+            expert_and_dataset_job,
+            training_arms_job,
+            comparison_job,
+            summary_job,
+            scenario_pipeline_job,
+            full_pipeline_job,
+            archive_datasets_job,
+        ],
         schedules=[weekly_comparison_refresh],
         sensors=[dataset_archival_sensor],
         resources={"output": OutputTree()},
