@@ -87,3 +87,28 @@ def test_dataset_checks_fail_honestly_on_a_too_small_dataset(instance, output):
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert trajectory_dataset.key in materialized and validated_dataset.key not in materialized
     assert list((Path(output.root) / "datasets" / SCENARIO).glob("iter-0001/trajectories.npz"))
+
+
+def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, output):
+    """A run killed mid-training leaves checkpoints and no manifest; the next materialisation resumes."""
+    from robosf_assets.artifacts import open_resumable_run_dir
+    from robosf_assets.defs.config import ExpertConfig
+    from robosf_assets.training.ppo import train_ppo
+
+    cfg = expert_config(min_success=0.0, max_collision=1.0)
+    train_config = ExpertConfig(**cfg).train_config(SCENARIO)
+    key = train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"})
+    run_dir, resumed = open_resumable_run_dir("experts", SCENARIO, key, root=output.path())
+    assert not resumed
+    # the "killed" run got half way: a checkpoint at 512 steps, no model validated, no manifest
+    train_ppo(train_config.model_copy(update={"total_timesteps": 512}), run_dir)
+    (run_dir / ".lock").write_text("999999999")  # its process is gone
+
+    result = dg.materialize([expert_policy], partition_key=SCENARIO, instance=instance,
+                            resources={"output": output}, run_config={"ops": {"expert_policy": {"config": cfg}}})
+    assert result.success
+    ref = result.output_for_node("expert_policy")
+    assert Path(ref["run_dir"]) == run_dir
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["resumed"] is True and "step-0000000512" in manifest["resumed_from"]
+    assert manifest["timesteps_used"] == 1024
