@@ -385,7 +385,7 @@ class TrainingMonitor(BaseCallback):
         self._stop = False
         self.last_checkpoint: Path | None = None
         self._start_steps = 0
-        self._last_progress = self._started
+        self._last_progress = self._progress_t0 = self._started
         every = config.eval.eval_every_steps
         self._next_eval = 0 if not curve else (curve[-1]["timesteps"] // every + 1) * every
         self._next_ckpt = 0
@@ -407,6 +407,8 @@ class TrainingMonitor(BaseCallback):
     def _on_training_start(self) -> None:
         self.num_timesteps = self.model.num_timesteps
         self._start_steps = self.num_timesteps
+        # progress rates and the first progress line count from here, not from set-up
+        self._progress_t0 = self._last_progress = time.perf_counter()
         every = self.config.checkpoint_every_steps
         self._next_ckpt = (self.num_timesteps // every + 1) * every
 
@@ -529,7 +531,7 @@ class TrainingMonitor(BaseCallback):
     def _log_progress(self, now: float) -> None:
         total = self.config.total_timesteps
         done = self.num_timesteps - self._start_steps
-        elapsed = now - self._started
+        elapsed = now - self._progress_t0
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = format_duration(max(total - self.num_timesteps, 0) / rate) if rate > 0 else "?"
         last = self.curve[-1] if self.curve else None
