@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from robosf_assets.training.config import PROFILES, TrainConfig, profile_config
+from robosf_assets.training.config import ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"
 
@@ -104,7 +104,8 @@ class ArmConfig(TrainingSettings):
     """A comparison arm (fine-tuned from BC, or PPO from scratch) for one scenario x seed.
 
     Both arms take the same profile and overrides, so they share hyperparameters, budget,
-    seeds and evaluation schedule; only their starting policy differs.
+    seeds and evaluation schedule; only their starting policy differs. Their budget
+    defaults to ``ARM_TIMESTEPS`` of the profile (quick 60k, full 2M steps).
     """
 
     early_stop: bool = Field(False, description="Stop at the threshold (default off: arms run their whole budget).")
@@ -112,8 +113,10 @@ class ArmConfig(TrainingSettings):
     def train_config(self, scenario: str, seed: int) -> TrainConfig:
         out = self.overrides()
         out["early_stop"] = self.early_stop
+        profile = resolve_profile(self.profile)
+        out.setdefault("total_timesteps", ARM_TIMESTEPS[profile])
         try:
-            return profile_config(resolve_profile(self.profile), scenario, seed, **out)
+            return profile_config(profile, scenario, seed, **out)
         except ValueError as err:
             raise dg.Failure(f"invalid training config: {err}") from None
 

@@ -64,7 +64,7 @@ def test_profiles_build_for_every_scenario() -> None:
         quick = profile_config("quick", scenario, seed=2)
         full = profile_config("full", scenario, seed=2)
         assert quick.scenario == scenario and quick.seed == 2
-        assert quick.total_timesteps <= 50_000 < full.total_timesteps <= 2_000_000
+        assert quick.total_timesteps <= 200_000 < full.total_timesteps <= 2_000_000
         assert full.early_stop
         assert len(full.validation.eval_seeds) >= 3 and full.validation.episodes_per_seed >= 100
 
