@@ -405,7 +405,12 @@ def test_verify_manifest_rejects_paths_outside(tmp_path):
 
 # ---- resumable run directories ---------------------------------------------------------
 
-from robosf_assets.artifacts import build_manifest, open_resumable_run_dir, release_run_dir, write_manifest  # noqa: E402
+from robosf_assets.artifacts import (
+    build_manifest,
+    open_resumable_run_dir,
+    release_run_dir,
+    write_manifest,
+)
 
 
 def test_resumable_run_dir_is_reused_until_finished(tmp_path):

@@ -7,7 +7,13 @@ import pytest
 from robosf_assets.defs.archival import ArchiveConfig
 from robosf_assets.defs.assets.datasets import DatasetConfig
 from robosf_assets.defs.assets.reports import ReportConfig
-from robosf_assets.defs.config import ArmConfig, BCPolicyConfig, ExpertConfig, FinetuneArmConfig, PPOSettings
+from robosf_assets.defs.config import (
+    ArmConfig,
+    BCPolicyConfig,
+    ExpertConfig,
+    FinetuneArmConfig,
+    PPOSettings,
+)
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 

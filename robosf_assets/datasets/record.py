@@ -48,8 +48,8 @@ from robosf_assets.datasets.schema import (
 )
 from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Episode, Policy, run_episodes
-from robosf_assets.threads import torch_threads as limit_torch_threads
 from robosf_assets.logging import get_logger
+from robosf_assets.threads import torch_threads as limit_torch_threads
 
 __all__ = ["episode_seeds", "record_dataset", "scenario_coverage"]
 

@@ -185,7 +185,7 @@ def check_episode_count(
     try:
         with np.load(path, allow_pickle=False) as npz:
             n = len(npz["episode_lengths"])
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a failed check, named
+    except Exception as e:
         return CheckResult(
             "episode_count",
             False,
@@ -227,7 +227,7 @@ class _Validation:
     def run(self, name: str, fn: Callable[[], CheckResult]) -> CheckResult:
         try:
             result = fn()
-        except Exception as e:  # noqa: BLE001 - bad data must become a reason, not a crash
+        except Exception as e:
             result = CheckResult(
                 name,
                 False,
@@ -336,7 +336,7 @@ def _run_all(
             try:
                 low, high = _obs_bounds(v, obs_space)
                 scan = _scan_observations(v, low, high)
-            except Exception as e:  # noqa: BLE001 - e.g. an obs_space without low/high
+            except Exception as e:
                 scan = _ObsScan(error=f"{type(e).__name__}: {e}")
             if scan.error:
                 # Damage inside the observations member shows up only when it is read.
@@ -477,7 +477,7 @@ def _check_npz(v: _Validation) -> CheckResult:
                 else:
                     with zf.open(f"{name}.npy") as fh:
                         v.arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
-            except Exception as e:  # noqa: BLE001 - zlib.error, BadZipFile (CRC), ValueError...
+            except Exception as e:
                 reasons.append(
                     f"npz: array {name!r} is unreadable (truncated or corrupt): {type(e).__name__}: {e}"
                 )
@@ -645,7 +645,7 @@ def _scan_observations(v: _Validation, low: np.ndarray, high: np.ndarray) -> _Ob
             if finite.all() and chunk.size:
                 scan.minimum = min(scan.minimum, float(chunk.min()))
                 scan.maximum = max(scan.maximum, float(chunk.max()))
-    except Exception as e:  # noqa: BLE001 - CRC or zlib errors in the middle of the member
+    except Exception as e:
         scan.error = f"{type(e).__name__}: {e}"
         return scan
     v.array_digests["observations"] = digest.hexdigest()
@@ -741,7 +741,7 @@ def _obs_bounds(v: _Validation, obs_space: Any) -> tuple[np.ndarray, np.ndarray]
             cfg = EnvConfig.from_overrides(**overrides)
             space = observation_space(cfg.n_rays, cfg.frame_stack)
             return space.low.astype(np.float64), space.high.astype(np.float64)
-        except Exception as e:  # noqa: BLE001 - fall back to generic bounds, noted below
+        except Exception as e:
             v.notes.append(
                 f"observation bounds: env_overrides {overrides!r} do not build an observation "
                 f"space ({type(e).__name__}: {e}); checked against [-1, 1]"

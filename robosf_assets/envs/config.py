@@ -29,7 +29,7 @@ class EnvConfig:
     """Physical, sensor and reward constants."""
 
     @classmethod
-    def from_overrides(cls, base_params: SimParams | None = None, **overrides: Any) -> "EnvConfig":
+    def from_overrides(cls, base_params: SimParams | None = None, **overrides: Any) -> EnvConfig:
         """Split keyword overrides into env fields and simulator parameters.
 
         :param base_params: parameters the overrides apply to (the scenario's, in the factories).

@@ -93,7 +93,7 @@ class SimParams:
     ped_speed_low: float = 0.6
     ped_speed_high: float = 1.0
 
-    def replace(self, **changes: float) -> "SimParams":
+    def replace(self, **changes: float) -> SimParams:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""
         return dataclasses.replace(self, **changes)
 

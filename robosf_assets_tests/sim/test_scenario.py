@@ -1,6 +1,11 @@
 import pytest
 
-from robosf_assets.sim.scenario import ScenarioError, get_scenario, list_scenarios, load_scenario_file
+from robosf_assets.sim.scenario import (
+    ScenarioError,
+    get_scenario,
+    list_scenarios,
+    load_scenario_file,
+)
 
 USER_SCENARIO = """
 name = "plaza-small"

@@ -11,7 +11,12 @@ from robosf_assets.datasets.validate import validate_dataset, write_integrity_re
 from robosf_assets.envs import make_vec_env
 from robosf_assets.training.bc import BCConfig, discounted_returns, load_policy_state, train_bc
 from robosf_assets.training.config import profile_config
-from robosf_assets.training.finetune import CriticWarmup, FinetuneConfig, actor_parameters, finetune_from_bc
+from robosf_assets.training.finetune import (
+    CriticWarmup,
+    FinetuneConfig,
+    actor_parameters,
+    finetune_from_bc,
+)
 from robosf_assets.training.ppo import build_ppo
 
 OVERRIDES = {"n_peds": 2, "horizon": 80}

@@ -5,7 +5,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from robosf_assets.artifacts import atomic_save, build_manifest, new_run_dir, open_resumable_run_dir, release_run_dir, write_manifest
+from robosf_assets.artifacts import (
+    atomic_save,
+    build_manifest,
+    new_run_dir,
+    open_resumable_run_dir,
+    release_run_dir,
+    write_manifest,
+)
 from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.datasets.load import load_trajectories, read_manifest
 from robosf_assets.defs.config import ArmConfig, BCPolicyConfig, FinetuneArmConfig

@@ -15,11 +15,16 @@ from robosf_assets.artifacts import (
     read_json,
     write_manifest,
 )
-from robosf_assets.benchmark.report import compare, load_inputs_from_dirs, summary_markdown, write_report
+from robosf_assets.benchmark.report import (
+    compare,
+    load_inputs_from_dirs,
+    summary_markdown,
+    write_report,
+)
 from robosf_assets.benchmark.summary import summary_markdown as summary_table
 from robosf_assets.benchmark.summary import summary_png, summary_rows
-from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.lookup import latest_metadata, seed_partitions_of
+from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_partitions, scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
 
