@@ -302,7 +302,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "progress_interval_s": 10.0,
     },
     # full: the budget that trains experts: up to 2,000,000 steps, stopping as soon as the
-    # bar, tightened by a 0.02 margin (success >= 0.92, collision <= 0.03), holds for 3
+    # bar, tightened by a 0.03 margin (success >= 0.93, collision <= 0.02), holds for 3
     # evaluations of 100 episodes in a row; then validated on 3 seeds x 100 fresh episodes
     # against the plain bar (success >= 0.90, collision <= 0.05).
     "full": {
@@ -319,7 +319,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
         "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
         "early_stop": True,
-        "early_stop_margin": 0.02,
+        # a 0.02 margin stopped corridor at 1.16M steps on three curve evaluations at
+        # <= 0.03 collisions, and validation then found 0.060: stop only at <= 0.02
+        "early_stop_margin": 0.03,
         "checkpoint_every_steps": 100_000,
         "progress_interval_s": 30.0,
     },
