@@ -18,17 +18,22 @@ def _checks(result) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
-def test_a_tiny_expert_fails_the_real_bar_and_no_dataset_is_built(instance, output):
-    result = dg.materialize(
+def _stage_one(instance, output, expert_cfg, dataset_cfg, raise_on_error=True):
+    """Materialise expert, dataset and validated dataset for SCENARIO with these configs."""
+    return dg.materialize(
         [expert_policy, trajectory_dataset, validated_dataset],
         partition_key=SCENARIO,
         instance=instance,
         resources={"output": output},
-        run_config={"ops": {"expert_policy": {"config": expert_config()},
-                            "trajectory_dataset": {"config": TINY_DATASET},
-                            "validated_dataset": {"config": TINY_DATASET}}},
-        raise_on_error=False,
+        run_config={"ops": {"expert_policy": {"config": expert_cfg},
+                            "trajectory_dataset": {"config": dataset_cfg},
+                            "validated_dataset": {"config": dataset_cfg}}},
+        raise_on_error=raise_on_error,
     )
+
+
+def test_a_tiny_expert_fails_the_real_bar_and_no_dataset_is_built(instance, output):
+    result = _stage_one(instance, output, expert_config(), TINY_DATASET, raise_on_error=False)
     checks = _checks(result)
     assert checks == {"expert_promotion_bar": False}
     # the blocking check stopped the run before any dataset was recorded
@@ -45,15 +50,7 @@ def test_a_tiny_expert_fails_the_real_bar_and_no_dataset_is_built(instance, outp
 def test_a_promoted_expert_gives_a_validated_dataset(instance, output):
     # a bar anyone passes: the check is real, its thresholds are config
     cfg = expert_config(min_success=0.0, max_collision=1.0)
-    result = dg.materialize(
-        [expert_policy, trajectory_dataset, validated_dataset],
-        partition_key=SCENARIO,
-        instance=instance,
-        resources={"output": output},
-        run_config={"ops": {"expert_policy": {"config": cfg},
-                            "trajectory_dataset": {"config": TINY_DATASET},
-                            "validated_dataset": {"config": TINY_DATASET}}},
-    )
+    result = _stage_one(instance, output, cfg, TINY_DATASET)
     assert result.success
     assert _checks(result) == {"expert_promotion_bar": True, "dataset_size_within_cap": True,
                                "episode_count_minimum": True, "dataset_integrity": True}
@@ -70,16 +67,7 @@ def test_a_promoted_expert_gives_a_validated_dataset(instance, output):
 def test_dataset_checks_fail_honestly_on_a_too_small_dataset(instance, output):
     cfg = expert_config(min_success=0.0, max_collision=1.0)
     small = {**TINY_DATASET, "min_episodes": 50, "size_cap_gb": 1e-6}
-    result = dg.materialize(
-        [expert_policy, trajectory_dataset, validated_dataset],
-        partition_key=SCENARIO,
-        instance=instance,
-        resources={"output": output},
-        run_config={"ops": {"expert_policy": {"config": cfg},
-                            "trajectory_dataset": {"config": small},
-                            "validated_dataset": {"config": small}}},
-        raise_on_error=False,
-    )
+    result = _stage_one(instance, output, cfg, small, raise_on_error=False)
     checks = _checks(result)
     assert checks["episode_count_minimum"] is False and checks["dataset_size_within_cap"] is False
     assert checks["dataset_integrity"] is False
