@@ -59,6 +59,10 @@ class TrainingSettings(dg.Config):
     ppo: PPOSettings = Field(default_factory=PPOSettings, description="PPO hyperparameters.")
     eval_every_steps: int | None = Field(None, description="Env steps between learning-curve evaluations.")
     n_eval_episodes: int | None = Field(None, description="Fixed evaluation episodes per evaluation.")
+    dense_eval_every_steps: int | None = Field(
+        None, description="Evaluation spacing during the dense phase at the start of training."
+    )
+    dense_eval_until_steps: int | None = Field(None, description="End of the dense evaluation phase (env steps).")
     checkpoint_every_steps: int | None = Field(None, description="Env steps between checkpoints.")
     env_overrides: dict[str, Any] | None = Field(
         None, description="make_vec_env overrides (n_rays, frame_stack, n_peds, any SimParams field)."
@@ -70,6 +74,8 @@ class TrainingSettings(dg.Config):
             _set(out, name, getattr(self, name))
         _set(out, "eval.eval_every_steps", self.eval_every_steps)
         _set(out, "eval.n_eval_episodes", self.n_eval_episodes)
+        _set(out, "eval.dense_eval_every_steps", self.dense_eval_every_steps)
+        _set(out, "eval.dense_eval_until_steps", self.dense_eval_until_steps)
         for name, value in self.ppo.model_dump().items():
             _set(out, f"ppo.{name}", value)
         return out
@@ -134,3 +140,6 @@ class BCPolicyConfig(ArmConfig):
 
 class FinetuneArmConfig(ArmConfig):
     critic_warmup_steps: int = Field(8192, description="Env steps with the actor frozen at the start of fine-tuning.")
+    learning_rate_scale: float = Field(
+        0.1, description="Multiplies the PPO learning rate schedule while fine-tuning (the baseline keeps 1)."
+    )

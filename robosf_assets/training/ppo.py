@@ -19,7 +19,8 @@ Everything a run produces lives in its ``run_dir``::
 Schedule. Evaluations and checkpoints happen at rollout boundaries, right after a PPO
 update, so the policy evaluated at ``timesteps`` has been trained on exactly that many
 env steps. An evaluation is due every ``eval.eval_every_steps`` (the first boundary at or
-after each multiple), the first one at step 0 (the jumpstart), and a last one when
+after each multiple; every ``eval.dense_eval_every_steps`` instead during a dense phase
+up to ``eval.dense_eval_until_steps``), the first one at step 0 (the jumpstart), and a last one when
 training ends. Training runs in whole rollouts of ``ppo.n_steps * n_envs`` steps, so the
 budget is rounded up to a multiple of that.
 
@@ -386,8 +387,7 @@ class TrainingMonitor(BaseCallback):
         self.last_checkpoint: Path | None = None
         self._start_steps = 0
         self._last_progress = self._progress_t0 = self._started
-        every = config.eval.eval_every_steps
-        self._next_eval = 0 if not curve else (curve[-1]["timesteps"] // every + 1) * every
+        self._next_eval = 0 if not curve else config.eval.next_eval_after(curve[-1]["timesteps"])
         self._next_ckpt = 0
 
     # ---- bookkeeping
@@ -474,8 +474,7 @@ class TrainingMonitor(BaseCallback):
             best_before, self.config.promotion
         ):
             self._save_best()
-        every = self.config.eval.eval_every_steps
-        self._next_eval = (self.num_timesteps // every + 1) * every
+        self._next_eval = self.config.eval.next_eval_after(self.num_timesteps)
         for key in ("success", "collision", "mean_return"):
             self.logger.record(f"eval/{key}", point[key])
         log.info(

@@ -103,3 +103,19 @@ def test_critic_warmup_unfreezes_after_the_warmup_steps():
     model.num_timesteps = 512
     cb.on_rollout_end()
     assert not cb.frozen and all(p.requires_grad for p in actor_parameters(model.policy))
+
+
+def test_finetuning_scales_the_whole_learning_rate_schedule_and_records_it(demos, tmp_path):
+    config = tiny_config(total_timesteps=512)
+    bc = train_bc(config, BCConfig(epochs=1, value_epochs=1, eval_episodes=3), demos, tmp_path / "bc")
+    finetune = FinetuneConfig(critic_warmup_steps=0, learning_rate_scale=0.1)
+    scaled = finetune.apply(config)
+    assert scaled.ppo.learning_rate == pytest.approx(config.ppo.learning_rate * 0.1)
+    assert scaled.ppo.learning_rate_final == pytest.approx(config.ppo.learning_rate_final * 0.1)
+    assert scaled.ppo.n_epochs == config.ppo.n_epochs and config.ppo.learning_rate == 3e-4  # input untouched
+    result = finetune_from_bc(config, finetune, bc.policy_path, tmp_path / "ft")
+    model = PPO.load(result.model_path)
+    assert model.learning_rate(1.0) == pytest.approx(scaled.ppo.learning_rate)
+    assert model.learning_rate(0.0) == pytest.approx(scaled.ppo.learning_rate_final)
+    with pytest.raises(ValueError, match="learning_rate_scale"):
+        FinetuneConfig(learning_rate_scale=2.0)

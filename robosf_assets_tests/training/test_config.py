@@ -107,3 +107,20 @@ def test_linear_learning_rate_decays_from_start_to_final():
     assert schedule(0.5) == pytest.approx(1.65e-4)
     assert schedule(0.0) == pytest.approx(3e-5)
     assert learning_rate_schedule(3e-4, None) == 3e-4
+
+
+def test_dense_phase_evaluates_more_often_at_the_start_only() -> None:
+    schedule = EvalSchedule(eval_every_steps=40_000, dense_eval_every_steps=8192, dense_eval_until_steps=24_576)
+    due, steps = [], 0
+    while steps < 100_000:
+        steps = schedule.next_eval_after(steps)
+        due.append(steps)
+    assert due == [8192, 16_384, 24_576, 40_000, 80_000, 120_000]
+    plain = EvalSchedule(eval_every_steps=40_000)
+    assert plain.next_eval_after(0) == 40_000 and plain.next_eval_after(40_000) == 80_000
+
+
+def test_full_profile_resolves_the_start_to_two_rollouts() -> None:
+    cfg = profile_config("full", "corridor")
+    assert cfg.eval.dense_eval_every_steps == 2 * cfg.rollout_size
+    assert cfg.eval.next_eval_after(0) == 2 * cfg.rollout_size

@@ -124,7 +124,9 @@ def bc_policy(context: dg.AssetExecutionContext, config: BCPolicyConfig, output:
 def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfig, output: OutputTree, bc_policy: dict):
     scenario, seed = scenario_and_seed(context)
     train_config = config.train_config(scenario, seed)
-    finetune = FinetuneConfig(critic_warmup_steps=config.critic_warmup_steps)
+    finetune = FinetuneConfig(
+        critic_warmup_steps=config.critic_warmup_steps, learning_rate_scale=config.learning_rate_scale
+    )
     key = {"train": train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
            "bc_run": bc_policy["run_dir"], **finetune.model_dump()}
     run_dir, _ = open_resumable_run_dir("finetuned_policies", _partition_dir(scenario, seed), key, root=output.path())
@@ -133,7 +135,7 @@ def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfi
         result = finetune_from_bc(train_config, finetune, Path(bc_policy["policy_path"]), run_dir)
     return _arm_output("finetuned_policy", train_config, result, run_dir, started, {
         "bc_run": bc_policy["run_dir"], "dataset_iteration": bc_policy["dataset_iteration"],
-        "demo_transitions": bc_policy["demo_transitions"], "critic_warmup_steps": finetune.critic_warmup_steps,
+        "demo_transitions": bc_policy["demo_transitions"], **finetune.model_dump(),
     })
 
 
