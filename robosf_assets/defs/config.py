@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from robosf_assets.training.config import ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
+from robosf_assets.training.finetune import CRITIC_WARMUP_STEPS, FinetuneConfig
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"
 
@@ -139,7 +140,18 @@ class BCPolicyConfig(ArmConfig):
 
 
 class FinetuneArmConfig(ArmConfig):
-    critic_warmup_steps: int = Field(8192, description="Env steps with the actor frozen at the start of fine-tuning.")
-    learning_rate_scale: float = Field(
-        0.1, description="Multiplies the PPO learning rate schedule while fine-tuning (the baseline keeps 1)."
+    critic_warmup_steps: int | None = Field(
+        None, description="Env steps with the actor frozen at the start of fine-tuning (quick 8192, full 40960)."
     )
+    learning_rate_scale: float = Field(
+        1.0, description="Multiplies the PPO learning rate schedule while fine-tuning (the baseline keeps 1)."
+    )
+
+    def finetune_config(self) -> FinetuneConfig:
+        warmup = self.critic_warmup_steps
+        if warmup is None:
+            warmup = CRITIC_WARMUP_STEPS[resolve_profile(self.profile)]
+        try:
+            return FinetuneConfig(critic_warmup_steps=warmup, learning_rate_scale=self.learning_rate_scale)
+        except ValueError as err:
+            raise dg.Failure(f"invalid fine-tuning config: {err}") from None

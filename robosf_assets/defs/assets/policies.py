@@ -22,7 +22,7 @@ from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
 from robosf_assets.training.bc import BCConfig, train_bc
 from robosf_assets.training.config import TrainConfig
-from robosf_assets.training.finetune import FinetuneConfig, finetune_from_bc, train_baseline
+from robosf_assets.training.finetune import finetune_from_bc, train_baseline
 from robosf_assets.training.ppo import TrainResult
 
 
@@ -124,9 +124,7 @@ def bc_policy(context: dg.AssetExecutionContext, config: BCPolicyConfig, output:
 def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfig, output: OutputTree, bc_policy: dict):
     scenario, seed = scenario_and_seed(context)
     train_config = config.train_config(scenario, seed)
-    finetune = FinetuneConfig(
-        critic_warmup_steps=config.critic_warmup_steps, learning_rate_scale=config.learning_rate_scale
-    )
+    finetune = config.finetune_config()
     key = {"train": train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
            "bc_run": bc_policy["run_dir"], **finetune.model_dump()}
     run_dir, _ = open_resumable_run_dir("finetuned_policies", _partition_dir(scenario, seed), key, root=output.path())
