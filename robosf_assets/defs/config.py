@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from robosf_assets.training.config import ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
+from robosf_assets.training.config import ARM_DENSE_EVAL, ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
 from robosf_assets.training.finetune import CRITIC_WARMUP_STEPS, FinetuneConfig
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"
@@ -122,6 +122,7 @@ class ArmConfig(TrainingSettings):
         out["early_stop"] = self.early_stop
         profile = resolve_profile(self.profile)
         out.setdefault("total_timesteps", ARM_TIMESTEPS[profile])
+        out["eval"] = {**ARM_DENSE_EVAL[profile], **out.get("eval", {})}
         try:
             return profile_config(profile, scenario, seed, **out)
         except ValueError as err:

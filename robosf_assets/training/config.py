@@ -319,13 +319,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "total_timesteps": 150_000,
         "n_envs": 16,
         "ppo": {"n_steps": 128, "batch_size": 512, "net_arch": [64, 64], "learning_rate_final": 3e-5},
-        "eval": {
-            "eval_every_steps": 10_000,
-            "n_eval_episodes": 30,
-            "n_eval_envs": 16,
-            "dense_eval_every_steps": 4096,
-            "dense_eval_until_steps": 40_960,
-        },
+        "eval": {"eval_every_steps": 10_000, "n_eval_episodes": 30, "n_eval_envs": 16},
         "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 30, "n_envs": 16},
         "early_stop": True,
         "checkpoint_every_steps": 50_000,
@@ -346,18 +340,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # the learning rate decays linearly to 3e-5: at a constant 3e-4 the success rate kept
         # oscillating by +-0.05 around 0.9 instead of settling
         "ppo": {"n_steps": 256, "batch_size": 1024, "net_arch": [128, 128], "learning_rate_final": 3e-5},
-        # every 2 rollouts (8,192 steps) for the first 204,800 steps, where PPO from scratch
-        # first reaches the bar on corridor and bottleneck (28k-120k) and where a warm start
-        # must hold it; every 40,000 after that. At 40,000 from the start, time to threshold
-        # could only read 0 or 40,960 on corridor. Two rollouts, not one, so consecutive
-        # evaluations never see the same frozen actor twice during the critic warm-up.
-        "eval": {
-            "eval_every_steps": 40_000,
-            "n_eval_episodes": 100,
-            "n_eval_envs": 16,
-            "dense_eval_every_steps": 8192,
-            "dense_eval_until_steps": 204_800,
-        },
+        "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
         "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
         "early_stop": True,
         # a 0.02 margin stopped corridor at 1.16M steps on three curve evaluations at
@@ -372,6 +355,17 @@ PROFILES: dict[str, dict[str, Any]] = {
 ARM_TIMESTEPS: dict[str, int] = {"quick": 60_000, "full": 1_998_848}
 """Budget of each comparison arm (fine-tuned and baseline) per profile, when not configured:
 both arms always get the same budget, and it is independent of when the expert stopped."""
+
+ARM_DENSE_EVAL: dict[str, dict[str, int]] = {
+    "quick": {"dense_eval_every_steps": 4096, "dense_eval_until_steps": 40_960},
+    # every 2 rollouts (8,192 steps) up to 204,800, where PPO from scratch first reaches
+    # the bar on every scenario (20k-120k) and where a warm start must hold it; then the
+    # profile's 40,000. At 40,000 from the start, time to threshold could only read 0 or
+    # 40,960 on corridor. The expert keeps the plain spacing: its early stop needs the bar
+    # to hold over 80,000 steps, not 16,384.
+    "full": {"dense_eval_every_steps": 8192, "dense_eval_until_steps": 204_800},
+}
+"""Dense evaluation phase of both comparison arms per profile, when not configured."""
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from robosf_assets.envs import list_scenarios
 from robosf_assets.training.config import (
+    ARM_DENSE_EVAL,
     MAX_ENVS,
     MAX_TRAIN_SEED,
     PROFILES,
@@ -120,7 +121,7 @@ def test_dense_phase_evaluates_more_often_at_the_start_only() -> None:
     assert plain.next_eval_after(0) == 40_000 and plain.next_eval_after(40_000) == 80_000
 
 
-def test_full_profile_resolves_the_start_to_two_rollouts() -> None:
-    cfg = profile_config("full", "corridor")
+def test_full_profile_arms_resolve_the_start_to_two_rollouts() -> None:
+    cfg = profile_config("full", "corridor", eval=ARM_DENSE_EVAL["full"])
     assert cfg.eval.dense_eval_every_steps == 2 * cfg.rollout_size
     assert cfg.eval.next_eval_after(0) == 2 * cfg.rollout_size
