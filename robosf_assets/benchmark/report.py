@@ -74,7 +74,7 @@ ARMS: tuple[str, str] = ("finetuned", "baseline")
 """Arm names: PPO initialised from a BC policy, and PPO from scratch."""
 CONFIDENCE = 0.95
 """Coverage of every CI in the report."""
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the ``report.json`` layout."""
 REPORT_FILES: tuple[str, ...] = (
     "report.json",
@@ -297,6 +297,22 @@ def _arrays(rows: Sequence[Mapping[str, Any]], where: str) -> tuple[np.ndarray, 
     return col("timesteps"), col("success"), col("collision")
 
 
+def _after_threshold(
+    t: np.ndarray, s: np.ndarray, c: np.ndarray, inputs: ComparisonInputs, res: ThresholdResult
+) -> dict[str, float | None]:
+    """Whether a run kept the bar once it reached it: the share of evaluations from the
+    threshold step on that meet it, and the lowest success among them (``None`` when
+    censored). Time to threshold only asks for k evaluations in a row; this shows the rest."""
+    if res.censored:
+        return {"held_after_threshold": None, "min_success_after_threshold": None}
+    after = t >= res.steps
+    met = (s[after] >= inputs.target_success) & (c[after] <= inputs.max_collision)
+    return {
+        "held_after_threshold": float(np.mean(met)),
+        "min_success_after_threshold": float(np.nanmin(s[after])),
+    }
+
+
 def _run_summary(
     t: np.ndarray, s: np.ndarray, c: np.ndarray, inputs: ComparisonInputs, max_steps: int
 ) -> tuple[dict[str, Any], ThresholdResult]:
@@ -313,6 +329,7 @@ def _run_summary(
             "time": res.time,
         },
         "collision_at_threshold": None if res.censored else value_at(t, c, res.steps),
+        **_after_threshold(t, s, c, inputs, res),
         "jumpstart": jumpstart(s, t),
         "auc_success": area_under_curve(t, s, max_steps=max_steps),
         "final_success": float(s[-1]),
@@ -364,6 +381,9 @@ def _arm_summary(
         "final_collision": _summary_or_none(col("final_collision"), inputs),
         "collision_at_threshold": _summary_or_none(
             [v for v in col("collision_at_threshold") if v is not None], inputs
+        ),
+        "held_after_threshold": _summary_or_none(
+            [v for v in col("held_after_threshold") if v is not None], inputs
         ),
     }
 
@@ -688,6 +708,7 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
             f"{lb[arm]}{_steps(t['median'])} "
             f"[{_steps(t['median_ci'][0])}, {_steps(t['median_ci'][1])}]",
             f"{a['n_censored']} of {a['n_runs']}",
+            _ci(a["held_after_threshold"]),
             _ci(a["jumpstart"]),
             _ci(a["auc_success"], 3),
             _ci(a["final_success"]),
@@ -695,7 +716,7 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
         ])
     header = [
         "arm", "seeds", "time to threshold, IQM [95% CI]", "median [95% CI]", "censored",
-        "jumpstart", f"AUC of success (0-{result['auc_span']['max_steps']})",
+        "bar held after threshold", "jumpstart", f"AUC of success (0-{result['auc_span']['max_steps']})",
         "final success", "final collision",
     ]
     head, rest = result["verdict"]["sentence"].split(": ", 1)  # "Target met" / "Target NOT met"
@@ -735,14 +756,20 @@ def _per_seed_section(result: Mapping[str, Any]) -> list[str]:
             rows.append([
                 str(seed), arm, _ttt(r["time_to_threshold"]),
                 "n/a (censored)" if r["time_to_threshold"]["censored"] else _rate(coll),
+                _rate(r["held_after_threshold"]), _rate(r["min_success_after_threshold"]),
                 _rate(r["jumpstart"]), _rate(r["auc_success"], 3), _rate(r["final_success"]),
                 _rate(r["final_collision"]), str(r["final_timesteps"]),
             ])
     header = [
-        "seed", "arm", "time to threshold (steps)", "collision at threshold", "jumpstart",
-        "AUC", "final success", "final collision", "last evaluated step",
+        "seed", "arm", "time to threshold (steps)", "collision at threshold", "bar held after",
+        "lowest success after", "jumpstart", "AUC", "final success", "final collision",
+        "last evaluated step",
     ]
-    return ["## Per seed", "", *_table(header, rows), ""]
+    return [
+        "## Per seed", "", *_table(header, rows), "",
+        "*Bar held after*: the share of evaluations from the threshold step on that meet the "
+        "bar; *lowest success after*: the lowest success among them (n/a when censored).", "",
+    ]
 
 
 def _countings_section(result: Mapping[str, Any]) -> list[str]:

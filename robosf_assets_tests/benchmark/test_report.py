@@ -229,3 +229,21 @@ def test_baseline_at_step_zero_leaves_the_ratio_undefined() -> None:
     assert not result["verdict"]["target_met"] and "undefined" in result["verdict"]["sentence"]
     assert "| IQM | undefined |" in render_markdown(result)
     assert time_to_threshold_png(result)[:4] == b"\x89PNG"
+
+
+def test_held_after_threshold_shows_a_run_that_drifts_off_the_bar() -> None:
+    ft, bl = known_arms()
+    drifting = curve(0, start_success=0.95)
+    for row in drifting[5:]:  # 250k on: below the target
+        row.update(success=0.85, collision=0.15)
+    ft[0] = drifting
+    result = compare(inputs(ft, bl))
+    run = result["runs"]["finetuned"]["0"]
+    assert run["time_to_threshold"]["steps"] == 0
+    assert run["held_after_threshold"] == pytest.approx(5 / 11)  # 0..200k of 0..500k
+    assert run["min_success_after_threshold"] == 0.85
+    steady = result["runs"]["finetuned"]["1"]
+    assert steady["held_after_threshold"] == 1.0 and steady["min_success_after_threshold"] == 0.95
+    censored = compare(inputs({s: curve(None) for s in SEEDS}, bl))["runs"]["finetuned"]["0"]
+    assert censored["held_after_threshold"] is None and censored["min_success_after_threshold"] is None
+    assert "| 0 | finetuned | 0 | 0.02 | 0.45 | 0.85 |" in render_markdown(result)
