@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from robosf_assets.envs import list_scenarios, make_vec_env
@@ -105,6 +106,8 @@ def make_ppo(
         device="cpu",
         verbose=0,
     )
+    # without a logger of its own, every learn() makes an empty /tmp/SB3-<date> folder
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=n_steps * env.num_envs)  # first torch calls; numba compiled
     return model
 
