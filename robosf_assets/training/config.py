@@ -133,13 +133,12 @@ class EvalSchedule(_Model):
         starts good (a BC warm start) or learns fast reaches it early: the dense phase
         resolves the start finely without paying for dense evaluation over the whole run.
         """
-        due = (timesteps // self.eval_every_steps + 1) * self.eval_every_steps
         dense = self.dense_eval_every_steps
         if dense is not None:
             dense_due = (timesteps // dense + 1) * dense
             if dense_due <= self.dense_eval_until_steps:
-                due = min(due, dense_due)
-        return due
+                return dense_due  # only the dense spacing inside the dense phase
+        return (timesteps // self.eval_every_steps + 1) * self.eval_every_steps
 
     @model_validator(mode="after")
     def _disjoint_from_training(self) -> EvalSchedule:

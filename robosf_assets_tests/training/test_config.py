@@ -117,6 +117,12 @@ def test_dense_phase_evaluates_more_often_at_the_start_only() -> None:
         steps = schedule.next_eval_after(steps)
         due.append(steps)
     assert due == [8192, 16_384, 24_576, 40_000, 80_000, 120_000]
+    quick = EvalSchedule(eval_every_steps=10_000, dense_eval_every_steps=4096, dense_eval_until_steps=16_384)
+    due, steps = [], 0
+    while steps < 40_000:
+        steps = quick.next_eval_after(steps)
+        due.append(steps)
+    assert due == [4096, 8192, 12_288, 16_384, 20_000, 30_000, 40_000]  # no 10,000 inside the phase
     plain = EvalSchedule(eval_every_steps=40_000)
     assert plain.next_eval_after(0) == 40_000 and plain.next_eval_after(40_000) == 80_000
 
