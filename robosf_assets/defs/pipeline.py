@@ -51,10 +51,12 @@ def run_pipeline(
     resources: dict | None = None,
     log_level: str = "INFO",
     extra_config: dict | None = None,
+    summary: bool = True,
 ) -> PipelineOutcome:
     """Materialise the graph for ``scenarios`` x ``seeds`` with ``profile`` on ``instance``.
 
     :param extra_config: per-asset config merged over ``{"profile": profile}`` (e.g. tiny budgets in tests).
+    :param summary: materialise ``benchmark_summary`` at the end (when some report was made).
     """
     assets = list(defs.assets)
     extra = extra_config or {}
@@ -97,8 +99,16 @@ def run_pipeline(
             outcome.reports[scenario] = third.output_for_node("comparison_report")["report_dir"]
         else:
             outcome.stopped[scenario] = "comparison report failed"
-    if outcome.reports:
-        summary = materialize(["benchmark_summary"])
-        if summary.success:
-            outcome.summary_dir = summary.output_for_node("benchmark_summary")["summary_dir"]
+    if summary and outcome.reports:
+        outcome.summary_dir = materialize_summary(defs, instance, resources=resources, log_level=log_level)
     return outcome
+
+
+def materialize_summary(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, resources: dict | None = None, log_level: str = "INFO"
+) -> str | None:
+    """Materialise ``benchmark_summary`` from the latest reports; its directory, or None if it failed."""
+    result = dg.materialize(list(defs.assets), selection=["benchmark_summary"], instance=instance,
+                            resources=resources or dict(defs.resources or {}), run_config=_console(log_level),
+                            raise_on_error=False)
+    return result.output_for_node("benchmark_summary")["summary_dir"] if result.success else None

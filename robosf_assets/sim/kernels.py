@@ -71,6 +71,7 @@ _RRS = _I["robot_repulsion_sigma"]
 _STOP = _I["ped_stop_distance"]
 _RESPAWN = _I["ped_respawn_distance"]
 _VIA = _I["via_reach_distance"]
+_START_CLEAR = _I["ped_start_clearance"]
 _NEAR = _I["near_miss_distance"]
 _COMFORT = _I["comfort_force_threshold"]
 _GSCALE = _I["goal_distance_scale"]
@@ -148,7 +149,7 @@ def _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vma
                flow_src, flow_tgt, flow_via, flow_nvia, p, initial):
     """Place pedestrian ``i``: on reset anywhere on its first leg, later at its flow's source."""
     f = ped_flow[b, i]
-    rr_clear = p[_RR] + p[_PR] + (1.0 if initial else 1.6)
+    rr_clear = p[_RR] + p[_PR] + (p[_START_CLEAR] if initial else 1.6)
     for attempt in range(30):
         sx, sy = _in_rect(rng, b, flow_src, f)
         tx, ty = _in_rect(rng, b, flow_tgt, f)

@@ -65,6 +65,10 @@ class SimParams:
     """A pedestrian this close to its final target respawns at its flow's source (m)."""
     via_reach_distance: float = 1.0
     """A pedestrian this close to a via point moves on to the next one (m)."""
+    ped_start_clearance: float = 1.0
+    """Surface clearance (m) from the robot of every pedestrian placed when an episode starts
+    (respawned pedestrians keep 1.6 m). Placed closer and walking at it, a pedestrian can
+    reach a robot standing at its start before the robot can get out of the way."""
 
     # --- metrics ---------------------------------------------------------------------
     near_miss_distance: float = 0.5

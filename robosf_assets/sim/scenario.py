@@ -8,6 +8,9 @@ replaces the built-in one. See ``scenarios/crossing.toml`` for a commented examp
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -83,6 +86,13 @@ class Scenario:
                 for k, p in enumerate(f.via):
                     via[i, k] = p
         return src, tgt, cum, via, n_via
+
+    def fingerprint(self) -> str:
+        """sha256 of everything that defines the scenario (not where it was read from): part
+        of resumable run keys, so an edited scenario never resumes a run of the old one."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.compare}
+        blob = json.dumps(fields, sort_keys=True, default=lambda o: dataclasses.asdict(o))
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def sim_params(self, base: SimParams | None = None) -> SimParams:
         """``base`` (default SimParams()) with this scenario's ``[params]`` applied."""

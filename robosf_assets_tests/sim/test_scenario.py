@@ -83,3 +83,17 @@ def test_unknown_scenario_param_is_named(tmp_path):
     f.write_text(USER_SCENARIO + "\n[params]\nrobot_speed = 3.0\n")
     with pytest.raises(ScenarioError, match="robot_speed"):
         load_scenario_file(f)
+
+
+def test_fingerprint_changes_with_the_scenario_not_with_its_file(tmp_path):
+    a = tmp_path / "a" / "plaza.toml"
+    b = tmp_path / "b" / "plaza.toml"
+    c = tmp_path / "c" / "plaza.toml"
+    for path, text in ((a, USER_SCENARIO), (b, USER_SCENARIO), (c, USER_SCENARIO.replace("count = 3", "count = 4"))):
+        path.parent.mkdir()
+        path.write_text(text)
+    fa, fb, fc = (load_scenario_file(p).fingerprint() for p in (a, b, c))
+    assert fa == fb and fa != fc and len(fa) == 64
+    with_params = tmp_path / "d.toml"
+    with_params.write_text(USER_SCENARIO + "\n[params]\nped_start_clearance = 3.0\n")
+    assert load_scenario_file(with_params).fingerprint() != fa

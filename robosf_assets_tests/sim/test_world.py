@@ -146,3 +146,16 @@ def test_pedestrians_persist_by_respawning():
     assert not np.array_equal(first_targets, world.ped_target[0])
     x = world.ped_pos[0, :, 0]
     assert np.all((x > 0) & (x < 24))
+
+
+@pytest.mark.parametrize("clearance", [1.0, 3.0])
+def test_pedestrians_start_at_least_the_start_clearance_from_the_robot(clearance):
+    sc = get_scenario("corridor")
+    world = BatchedWorld(sc, 64, list(range(64)), params=sc.sim_params().replace(ped_start_clearance=clearance))
+    world.reset()
+    p = world.params
+    gap = np.hypot(world.ped_pos[..., 0] - world.robot[:, None, 0], world.ped_pos[..., 1] - world.robot[:, None, 1])
+    surface = gap - p.robot_radius - p.ped_radius
+    assert surface.min() >= clearance - 1e-9
+    if clearance == 1.0:  # the default lets some start much closer than 3 m
+        assert surface.min() < 3.0

@@ -9,6 +9,7 @@ from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
+from robosf_assets.sim.scenario import get_scenario
 from robosf_assets.training.expert import train_expert
 
 PROMOTION_CHECK = "expert_promotion_bar"
@@ -32,7 +33,9 @@ def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, outpu
     scenario = context.partition_key
     train_config = config.train_config(scenario)
     run_dir, resumed = open_resumable_run_dir(
-        "experts", scenario, train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
+        "experts", scenario,
+        {**train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
+         "scenario_sha256": get_scenario(scenario).fingerprint()},
         root=output.path(),
     )
     context.log.info(f"expert run directory {run_dir} ({'resuming' if resumed else 'new'})")
