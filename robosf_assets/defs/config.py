@@ -142,7 +142,7 @@ class BCPolicyConfig(ArmConfig):
 
 class FinetuneArmConfig(ArmConfig):
     critic_warmup_steps: int | None = Field(
-        None, description="Env steps with the actor frozen at the start of fine-tuning (quick 8192, full 40960)."
+        None, description="Env steps with the actor frozen at the start of fine-tuning (quick 16384, full 40960)."
     )
     learning_rate_scale: float = Field(
         1.0, description="Multiplies the PPO learning rate schedule while fine-tuning (the baseline keeps 1)."

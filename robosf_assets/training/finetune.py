@@ -33,8 +33,8 @@ from robosf_assets.training.ppo import TrainResult, train_ppo
 log = get_logger("training.finetune")
 
 
-CRITIC_WARMUP_STEPS: dict[str, int] = {"quick": 8192, "full": 40_960}
-"""Default critic warm-up per profile (quick: 4 of its 2,048-step rollouts; full: 10 of 4,096)."""
+CRITIC_WARMUP_STEPS: dict[str, int] = {"quick": 16_384, "full": 40_960}
+"""Default critic warm-up per profile (quick: 4 of its 15 rollouts; full: 10 of 488)."""
 
 
 class FinetuneConfig(BaseModel):

@@ -65,9 +65,12 @@ def test_profiles_build_for_every_scenario() -> None:
         quick = profile_config("quick", scenario, seed=2)
         full = profile_config("full", scenario, seed=2)
         assert quick.scenario == scenario and quick.seed == 2
-        assert quick.total_timesteps <= 200_000 < full.total_timesteps <= 2_000_000
-        assert full.early_stop
-        assert len(full.validation.eval_seeds) >= 3 and full.validation.episodes_per_seed >= 100
+        assert quick.total_timesteps <= 1_000_000 < full.total_timesteps <= 2_000_000
+        assert quick.ppo == full.ppo  # quick is the full recipe on a smaller budget
+        for cfg in (quick, full):
+            assert cfg.early_stop and cfg.early_stop_margin == 0.03
+            assert len(cfg.validation.eval_seeds) >= 3 and cfg.validation.episodes_per_seed >= 100
+            assert cfg.total_timesteps % cfg.rollout_size == 0
 
 
 def test_profile_overrides_merge_nested_fields() -> None:
