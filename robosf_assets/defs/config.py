@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from robosf_assets.training.config import ARM_DENSE_EVAL, ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
+from robosf_assets.training.config import ARM_EVAL, ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
 from robosf_assets.training.finetune import CRITIC_WARMUP_STEPS, FinetuneConfig
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"
@@ -41,6 +41,9 @@ class PPOSettings(dg.Config):
 
     learning_rate: float | None = Field(None, description="Adam learning rate at the start.")
     learning_rate_final: float | None = Field(None, description="Linear decay to this learning rate at the end.")
+    learning_rate_horizon: int | None = Field(
+        None, description="Steps the decay spans (default: the budget; quick: the full expert's 1,998,848)."
+    )
     n_steps: int | None = Field(None, description="Steps per environment per rollout.")
     batch_size: int | None = Field(None, description="Minibatch size; must divide n_steps * n_envs.")
     n_epochs: int | None = Field(None, description="Passes over each rollout.")
@@ -122,7 +125,7 @@ class ArmConfig(TrainingSettings):
         out["early_stop"] = self.early_stop
         profile = resolve_profile(self.profile)
         out.setdefault("total_timesteps", ARM_TIMESTEPS[profile])
-        out["eval"] = {**ARM_DENSE_EVAL[profile], **out.get("eval", {})}
+        out["eval"] = {**ARM_EVAL[profile], **out.get("eval", {})}
         try:
             return profile_config(profile, scenario, seed, **out)
         except ValueError as err:

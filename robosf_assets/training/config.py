@@ -81,6 +81,12 @@ class PPOHyperparams(_Model):
     learning_rate_final: float | None = Field(
         None, gt=0, description="If set, the learning rate decays linearly to this value at total_timesteps."
     )
+    learning_rate_horizon: int | None = Field(
+        None,
+        ge=1,
+        description="Env steps the decay to learning_rate_final spans (None: total_timesteps); "
+        "longer than the budget, the run is the start of a longer one.",
+    )
     n_steps: int = Field(256, ge=1, description="Steps per environment per rollout.")
     batch_size: int = Field(512, ge=2, description="Minibatch size of each gradient step.")
     n_epochs: int = Field(10, ge=1, description="Passes over each rollout buffer.")
@@ -310,18 +316,26 @@ PROFILES: dict[str, dict[str, Any]] = {
     # Both profiles stack 2 frames: a single LiDAR scan shows where pedestrians are, two
     # show where they are going.
     # quick: the demo budget (make demo: every scenario, 5 seeds, in minutes on 2 cores).
-    # The full profile's PPO with the expert capped at 999,424 steps (244 rollouts; the
-    # learning rate decays over that) and the same early stop on the bar with a 0.03
-    # margin, evaluated on 100 episodes every 40,960 steps and validated on 3 x 100 fresh
-    # episodes against the plain bar. Smaller nets and 150k steps (the first quick
-    # profile) gave experts that failed validation on corridor (0.911 / 0.078) and
-    # bottleneck (0.756 / 0.244). The comparison arms get 61,440 steps (ARM_TIMESTEPS).
+    # The full profile's expert run cut off at 999,424 steps: the same PPO, evaluations,
+    # early stop and validation, and the learning rate of the full 1,998,848-step decay, so
+    # the first 999,424 steps are the full run's, bit for bit. The full experts' best
+    # evaluations come at 40,960 (crossing), 163,840 (bottleneck) and 720,896 (corridor),
+    # inside the cut. Quick profiles with their own shorter schedules gave experts that
+    # failed validation (crossing 0.903 / 0.097 with a 1M decay; corridor 0.911 / 0.078
+    # and bottleneck 0.756 / 0.244 with 64x64 nets and 150k steps). The comparison arms get
+    # 40,960 steps (ARM_TIMESTEPS).
     "quick": {
         "env_overrides": {"frame_stack": 2},
         "total_timesteps": 999_424,
         "n_envs": 16,
-        "ppo": {"n_steps": 256, "batch_size": 1024, "net_arch": [128, 128], "learning_rate_final": 3e-5},
-        "eval": {"eval_every_steps": 40_960, "n_eval_episodes": 100, "n_eval_envs": 16},
+        "ppo": {
+            "n_steps": 256,
+            "batch_size": 1024,
+            "net_arch": [128, 128],
+            "learning_rate_final": 3e-5,
+            "learning_rate_horizon": 1_998_848,
+        },
+        "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
         "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
         "early_stop": True,
         "early_stop_margin": 0.03,
@@ -355,12 +369,12 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 """Named budgets; values are :class:`TrainConfig` fields (nested models as dicts)."""
 
-ARM_TIMESTEPS: dict[str, int] = {"quick": 61_440, "full": 1_998_848}
+ARM_TIMESTEPS: dict[str, int] = {"quick": 40_960, "full": 1_998_848}
 """Budget of each comparison arm (fine-tuned and baseline) per profile, when not configured:
 both arms always get the same budget, and it is independent of when the expert stopped."""
 
-ARM_DENSE_EVAL: dict[str, dict[str, int]] = {
-    "quick": {"dense_eval_every_steps": 4096, "dense_eval_until_steps": 61_440},
+ARM_EVAL: dict[str, dict[str, int]] = {
+    "quick": {"dense_eval_every_steps": 4096, "dense_eval_until_steps": 40_960, "n_eval_episodes": 50},
     # every 2 rollouts (8,192 steps) up to 204,800, where PPO from scratch first reaches
     # the bar on every scenario (20k-120k) and where a warm start must hold it; then the
     # profile's 40,000. At 40,000 from the start, time to threshold could only read 0 or

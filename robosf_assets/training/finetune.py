@@ -34,7 +34,7 @@ log = get_logger("training.finetune")
 
 
 CRITIC_WARMUP_STEPS: dict[str, int] = {"quick": 16_384, "full": 40_960}
-"""Default critic warm-up per profile (quick: 4 of its 15 rollouts; full: 10 of 488)."""
+"""Default critic warm-up per profile (quick: 4 of its 10 rollouts; full: 10 of 488)."""
 
 
 class FinetuneConfig(BaseModel):

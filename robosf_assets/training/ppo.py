@@ -170,20 +170,34 @@ class TrainResult:
 class LinearSchedule:
     """Learning rate from ``start`` (progress remaining 1) to ``end`` (progress remaining 0).
 
+    With ``horizon`` (env steps) longer than the run's ``total`` steps, the decay is the one
+    a run of ``horizon`` steps would follow, cut off at ``total``: the first ``total`` steps
+    of the longer run, bit for bit (the step is recovered from SB3's progress and the
+    progress recomputed exactly as SB3 computes it for ``horizon``).
+
     A class rather than a closure so saved models reload without cloudpickle surprises.
     """
 
-    def __init__(self, start: float, end: float) -> None:
+    def __init__(self, start: float, end: float, total: int | None = None, horizon: int | None = None) -> None:
         self.start = start
         self.end = end
+        self.total = total
+        self.horizon = horizon
 
     def __call__(self, progress_remaining: float) -> float:
+        total, horizon = getattr(self, "total", None), getattr(self, "horizon", None)
+        if horizon is not None and total is not None and horizon != total:
+            step = round((1.0 - progress_remaining) * total)
+            progress_remaining = max(0.0, 1.0 - float(step) / float(horizon))
         return self.end + (self.start - self.end) * progress_remaining
 
 
-def learning_rate_schedule(start: float, end: float | None) -> float | LinearSchedule:
-    """A constant rate, or a linear decay to ``end`` over the run (SB3 calls it with the progress remaining)."""
-    return start if end is None else LinearSchedule(start, end)
+def learning_rate_schedule(
+    start: float, end: float | None, total: int | None = None, horizon: int | None = None
+) -> float | LinearSchedule:
+    """A constant rate, or a linear decay to ``end`` over the run, or over ``horizon`` steps
+    of which the run's ``total`` are taken (SB3 calls it with the progress remaining)."""
+    return start if end is None else LinearSchedule(start, end, total, horizon)
 
 
 def build_ppo(
@@ -199,7 +213,9 @@ def build_ppo(
     return PPO(
         "MlpPolicy",
         env,
-        learning_rate=learning_rate_schedule(hp.learning_rate, hp.learning_rate_final),
+        learning_rate=learning_rate_schedule(
+            hp.learning_rate, hp.learning_rate_final, config.total_timesteps, hp.learning_rate_horizon
+        ),
         n_steps=hp.n_steps,
         batch_size=hp.batch_size,
         n_epochs=hp.n_epochs,

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from robosf_assets.envs import list_scenarios
 from robosf_assets.training.config import (
-    ARM_DENSE_EVAL,
+    ARM_EVAL,
     MAX_ENVS,
     MAX_TRAIN_SEED,
     PROFILES,
@@ -66,7 +66,9 @@ def test_profiles_build_for_every_scenario() -> None:
         full = profile_config("full", scenario, seed=2)
         assert quick.scenario == scenario and quick.seed == 2
         assert quick.total_timesteps <= 1_000_000 < full.total_timesteps <= 2_000_000
-        assert quick.ppo == full.ppo  # quick is the full recipe on a smaller budget
+        # quick is the start of the full expert run: same PPO, the full run's learning rate
+        assert quick.ppo == full.ppo.model_copy(update={"learning_rate_horizon": full.total_timesteps})
+        assert quick.eval == full.eval and quick.early_stop_margin == full.early_stop_margin
         for cfg in (quick, full):
             assert cfg.early_stop and cfg.early_stop_margin == 0.03
             assert len(cfg.validation.eval_seeds) >= 3 and cfg.validation.episodes_per_seed >= 100
@@ -131,6 +133,20 @@ def test_dense_phase_evaluates_more_often_at_the_start_only() -> None:
 
 
 def test_full_profile_arms_resolve_the_start_to_two_rollouts() -> None:
-    cfg = profile_config("full", "corridor", eval=ARM_DENSE_EVAL["full"])
+    cfg = profile_config("full", "corridor", eval=ARM_EVAL["full"])
     assert cfg.eval.dense_eval_every_steps == 2 * cfg.rollout_size
     assert cfg.eval.next_eval_after(0) == 2 * cfg.rollout_size
+
+
+def test_a_longer_learning_rate_horizon_gives_the_longer_runs_rates_bit_for_bit():
+    from robosf_assets.training.ppo import learning_rate_schedule
+
+    short, long_ = 999_424, 1_998_848
+    cut = learning_rate_schedule(3e-4, 3e-5, short, long_)
+    full = learning_rate_schedule(3e-4, 3e-5, long_)
+    for step in range(0, short + 1, 4096):
+        # what SB3 passes each run at this step
+        assert cut(1.0 - float(step) / float(short)) == full(1.0 - float(step) / float(long_))
+    assert cut(0.0) == pytest.approx(1.65e-4, rel=1e-3)  # half-way down the long decay
+    same = learning_rate_schedule(3e-4, 3e-5, short, short)
+    assert same(0.25) == learning_rate_schedule(3e-4, 3e-5)(0.25)

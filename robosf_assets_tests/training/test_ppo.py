@@ -214,3 +214,16 @@ def test_init_policy_state_is_the_starting_policy(tmp_path) -> None:
     bigger = build_ppo(tiny(ppo={"n_steps": 64, "batch_size": 128, "net_arch": [64]}), env)
     with pytest.raises(ValueError, match="init_policy_state does not match"):
         train_ppo(tiny(), tmp_path / "bad", init_policy_state=bigger.policy.state_dict())
+
+
+def test_a_run_cut_short_of_its_learning_rate_horizon_is_the_start_of_the_long_run(tmp_path) -> None:
+    ppo = {"n_steps": 64, "batch_size": 128, "n_epochs": 2, "net_arch": [32, 32], "learning_rate_final": 3e-5}
+    long_run = train_ppo(tiny(total_timesteps=4 * ROLLOUT, ppo=ppo), tmp_path / "long")
+    cut = train_ppo(tiny(total_timesteps=2 * ROLLOUT, ppo={**ppo, "learning_rate_horizon": 4 * ROLLOUT}),
+                    tmp_path / "cut")
+    assert learning_columns(cut.curve) == learning_columns(long_run.curve[:3])
+    at_cut = tmp_path / "long" / CHECKPOINT_DIR / f"step-{2 * ROLLOUT:010d}.zip"
+    assert same_params(policy_params(cut.model_path), policy_params(at_cut))
+    # without the horizon the short run decays over its own budget and differs
+    own = train_ppo(tiny(total_timesteps=2 * ROLLOUT, ppo=ppo), tmp_path / "own")
+    assert not same_params(policy_params(own.model_path), policy_params(at_cut))
