@@ -9,11 +9,12 @@ chosen scenarios and seeds.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from robosf_assets.logging import configure_logging, logger
@@ -31,46 +32,99 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
-def _scenario_chain(scenario: str, seeds: list[int], profile: str):
-    """One scenario's chain (stages 1-3) in a worker process, on the same instance."""
+_STAGES: dict = {}
+
+
+def _stages(profile: str, extra: dict | None):
+    """This process's :class:`~robosf_assets.defs.pipeline.Stages` (built once per worker)."""
+    key = (profile, json.dumps(extra, sort_keys=True))
+    if key not in _STAGES:
+        from robosf_assets.defs import build_definitions
+        from robosf_assets.defs.pipeline import Stages
+
+        configure_logging("INFO")
+        # progress comes through loguru on stderr; Dagster's own console logger only shows warnings
+        _STAGES[key] = Stages(build_definitions(), _instance(), profile, log_level="WARNING", extra_config=extra)
+    return _STAGES[key]
+
+
+def _expert_and_dataset(scenario: str, profile: str, extra: dict | None) -> str | None:
+    return _stages(profile, extra).expert_and_dataset(scenario)
+
+
+def _arms(scenario: str, seed: int, profile: str, extra: dict | None) -> bool:
+    return _stages(profile, extra).arms(scenario, seed)
+
+
+def default_workers() -> int:
+    """Worker processes: ``$ROBOSF_WORKERS``, else one per core up to 2 (each trains on one thread)."""
+    env = os.environ.get("ROBOSF_WORKERS")
+    workers = int(env) if env else min(2, os.cpu_count() or 1)
+    return max(1, workers)
+
+
+def _run_parallel(scenarios: list[str], seeds: list[int], profile: str, workers: int, extra: dict | None):
+    """Stage 1 of every scenario, then stage 2 of each (scenario, seed) as soon as its stage 1
+    went through, spread over ``workers`` processes; stage 3 and the summary here."""
+    from robosf_assets.defs.pipeline import PipelineOutcome, materialize_summary
+
+    outcome = PipelineOutcome()
+    failed: dict[str, list[int]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        first = {pool.submit(_expert_and_dataset, sc, profile, extra): sc for sc in scenarios}
+        second = {}
+        for done in as_completed(first):
+            scenario = first[done]
+            why = done.result()
+            if why is not None:
+                outcome.stopped[scenario] = why
+                continue
+            for seed in seeds:
+                second[pool.submit(_arms, scenario, seed, profile, extra)] = (scenario, seed)
+        for done in as_completed(second):
+            scenario, seed = second[done]
+            if not done.result():
+                failed.setdefault(scenario, []).append(seed)
+    stages = _stages(profile, extra)
+    for scenario in scenarios:
+        if scenario in outcome.stopped:
+            continue
+        if scenario in failed:
+            outcome.stopped[scenario] = f"stage 2 failed for seed(s) {sorted(failed[scenario])}"
+            continue
+        report_dir = stages.report(scenario)
+        if report_dir is None:
+            outcome.stopped[scenario] = "comparison report failed"
+        else:
+            outcome.reports[scenario] = report_dir
+    if outcome.reports:
+        outcome.summary_dir = materialize_summary(stages.defs, stages.instance, log_level="WARNING")
+    return outcome
+
+
+def run(scenarios: list[str], seeds: list[int], profile: str, workers: int | None = None,
+        extra: dict | None = None) -> int:
     from robosf_assets.defs import build_definitions
     from robosf_assets.defs.pipeline import run_pipeline
 
-    configure_logging("INFO")
-    # progress comes through loguru on stderr; Dagster's own console logger only shows warnings
-    return run_pipeline(build_definitions(), _instance(), [scenario], seeds, profile, log_level="WARNING",
-                        summary=False)
-
-
-def default_workers(n_scenarios: int) -> int:
-    """Scenario chains run side by side: ``$ROBOSF_WORKERS``, else one per core up to 2."""
-    env = os.environ.get("ROBOSF_WORKERS")
-    workers = int(env) if env else min(2, os.cpu_count() or 1)
-    return max(1, min(workers, n_scenarios))
-
-
-def run(scenarios: list[str], seeds: list[int], profile: str, workers: int | None = None) -> int:
-    from robosf_assets.defs import build_definitions
-    from robosf_assets.defs.pipeline import PipelineOutcome, materialize_summary
-
     started = time.time()
+    if extra:
+        known = {key.to_user_string() for key in build_definitions().resolve_all_asset_keys()}
+        unknown = sorted(set(extra) - known)
+        if unknown:
+            logger.error("--config names unknown assets {}; known: {}", unknown, sorted(known))
+            return 2
     instance = _instance()
-    workers = default_workers(len(scenarios)) if workers is None else max(1, min(workers, len(scenarios)))
-    logger.info("profile {}, scenarios {}, seeds {}, {} scenario(s) at a time, Dagster instance {}", profile,
+    workers = default_workers() if workers is None else max(1, workers)
+    logger.info("profile {}, scenarios {}, seeds {}, {} worker process(es), Dagster instance {}", profile,
                 scenarios, seeds, workers, os.environ["DAGSTER_HOME"])
-    # each scenario's chain is independent until the summary, so they run in worker processes
-    # (training is single-threaded: one chain per core); every run lands on the same instance
     if workers == 1:
-        chains = [_scenario_chain(s, seeds, profile) for s in scenarios]
+        outcome = run_pipeline(build_definitions(), instance, scenarios, seeds, profile, log_level="WARNING",
+                               extra_config=extra)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            chains = list(pool.map(_scenario_chain, scenarios, [seeds] * len(scenarios), [profile] * len(scenarios)))
-    outcome = PipelineOutcome()
-    for chain in chains:
-        outcome.reports.update(chain.reports)
-        outcome.stopped.update(chain.stopped)
-    if outcome.reports:
-        outcome.summary_dir = materialize_summary(build_definitions(), instance, log_level="WARNING")
+        # stage runs are independent within a stage, so they spread over worker processes;
+        # every run lands on the same instance
+        outcome = _run_parallel(scenarios, seeds, profile, workers, extra)
     lines = [f"\nDone in {time.time() - started:.0f} s (profile {profile})."]
     for scenario, report_dir in outcome.reports.items():
         lines.append(f"  {scenario}: report {report_dir}/report.md")
@@ -97,12 +151,22 @@ def main(argv: list[str] | None = None) -> int:
     pipe.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     for p in (demo, pipe):
         p.add_argument("--workers", type=int, default=None,
-                       help="scenario chains run side by side (default $ROBOSF_WORKERS, else min(2, cores))")
+                       help="worker processes for the stage runs (default $ROBOSF_WORKERS, else min(2, cores))")
+        p.add_argument("--config", type=Path, default=None,
+                       help='JSON file of per-asset config, e.g. {"baseline_policy": {"total_timesteps": 100000}}')
     args = parser.parse_args(argv)
     configure_logging("INFO")
+    extra = None
+    if args.config is not None:
+        try:
+            extra = json.loads(args.config.read_text())
+        except (OSError, ValueError) as err:
+            parser.error(f"--config {args.config}: {err}")
+        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+            parser.error(f"--config {args.config}: expected an object of asset name -> config object")
     if args.command == "demo":
-        return run(list(DEFAULT_SCENARIOS), [0, 1, 2, 3, 4], args.profile, args.workers)
-    return run(args.scenario, args.seeds, args.profile, args.workers)
+        return run(list(DEFAULT_SCENARIOS), [0, 1, 2, 3, 4], args.profile, args.workers, extra)
+    return run(args.scenario, args.seeds, args.profile, args.workers, extra)
 
 
 if __name__ == "__main__":

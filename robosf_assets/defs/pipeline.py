@@ -41,6 +41,58 @@ def _check_failures(result) -> list[str]:
             if not e.passed]
 
 
+@dataclass
+class Stages:
+    """The three stages on one instance: each call is one recorded Dagster run.
+
+    :param extra_config: per-asset config merged over ``{"profile": profile}`` (e.g. tiny budgets in tests).
+    """
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    profile: str
+    resources: dict | None = None
+    log_level: str = "INFO"
+    extra_config: dict | None = None
+
+    def _ops(self, names: Sequence[str]) -> dict:
+        ops_cfg = {}
+        for name in names:
+            cfg = dict((self.extra_config or {}).get(name, {}))
+            if name in ("expert_policy", "bc_policy", "finetuned_policy", "baseline_policy"):
+                cfg.setdefault("profile", self.profile)
+            ops_cfg[name] = {"config": cfg}
+        return {"ops": ops_cfg, **_console(self.log_level)}
+
+    def _materialize(self, selection: Sequence[str], partition_key=None):
+        return dg.materialize(list(self.defs.assets), selection=selection, partition_key=partition_key,
+                              instance=self.instance, resources=self.resources or dict(self.defs.resources or {}),
+                              run_config=self._ops(selection), raise_on_error=False)
+
+    def expert_and_dataset(self, scenario: str) -> str | None:
+        """Stage 1; None when it went through, else why the scenario stops here."""
+        log.info("stage 1/3 {}: expert, dataset, validation", scenario)
+        first = self._materialize(STAGE_1, scenario)
+        failed = _check_failures(first)
+        if not first.success or failed:
+            why = f"stage 1 stopped ({', '.join(failed) or 'a step failed'})"
+            log.warning("{}: {}; later stages skipped for this scenario", scenario, why)
+            return why
+        return None
+
+    def arms(self, scenario: str, seed: int) -> bool:
+        """Stage 2 for one seed; whether it succeeded."""
+        log.info("stage 2/3 {} seed {}: BC, fine-tuning, baseline", scenario, seed)
+        key = dg.MultiPartitionKey({"scenario": scenario, "seed": str(seed)})
+        return self._materialize(STAGE_2, key).success
+
+    def report(self, scenario: str) -> str | None:
+        """Stage 3; the report directory, or None if it failed."""
+        log.info("stage 3/3 {}: comparison report", scenario)
+        third = self._materialize(["comparison_report"], scenario)
+        return third.output_for_node("comparison_report")["report_dir"] if third.success else None
+
+
 def run_pipeline(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -53,52 +105,27 @@ def run_pipeline(
     extra_config: dict | None = None,
     summary: bool = True,
 ) -> PipelineOutcome:
-    """Materialise the graph for ``scenarios`` x ``seeds`` with ``profile`` on ``instance``.
+    """Materialise the graph for ``scenarios`` x ``seeds`` with ``profile`` on ``instance``, one run at a time.
 
     :param extra_config: per-asset config merged over ``{"profile": profile}`` (e.g. tiny budgets in tests).
     :param summary: materialise ``benchmark_summary`` at the end (when some report was made).
     """
-    assets = list(defs.assets)
-    extra = extra_config or {}
-    resources = resources or dict(defs.resources or {})
-
-    def ops(names: Sequence[str]) -> dict:
-        ops_cfg = {}
-        for name in names:
-            cfg = dict(extra.get(name, {}))
-            if name in ("expert_policy", "bc_policy", "finetuned_policy", "baseline_policy"):
-                cfg.setdefault("profile", profile)
-            ops_cfg[name] = {"config": cfg}
-        return {"ops": ops_cfg, **_console(log_level)}
-
-    def materialize(selection, partition_key=None):
-        return dg.materialize(assets, selection=selection, partition_key=partition_key, instance=instance,
-                              resources=resources, run_config=ops(selection), raise_on_error=False)
-
+    stages = Stages(defs, instance, profile, resources, log_level, extra_config)
     outcome = PipelineOutcome()
     for scenario in scenarios:
-        log.info("stage 1/3 {}: expert, dataset, validation", scenario)
-        first = materialize(STAGE_1, scenario)
-        failed = _check_failures(first)
-        if not first.success or failed:
-            outcome.stopped[scenario] = f"stage 1 stopped ({', '.join(failed) or 'a step failed'})"
-            log.warning("{}: {}; later stages skipped for this scenario", scenario, outcome.stopped[scenario])
+        why = stages.expert_and_dataset(scenario)
+        if why is not None:
+            outcome.stopped[scenario] = why
             continue
-        for seed in seeds:
-            log.info("stage 2/3 {} seed {}: BC, fine-tuning, baseline", scenario, seed)
-            key = dg.MultiPartitionKey({"scenario": scenario, "seed": str(seed)})
-            second = materialize(STAGE_2, key)
-            if not second.success:
-                outcome.stopped[scenario] = f"stage 2 failed for seed {seed}"
-                break
-        if scenario in outcome.stopped:
+        failed = next((seed for seed in seeds if not stages.arms(scenario, seed)), None)
+        if failed is not None:
+            outcome.stopped[scenario] = f"stage 2 failed for seed {failed}"
             continue
-        log.info("stage 3/3 {}: comparison report", scenario)
-        third = materialize(["comparison_report"], scenario)
-        if third.success:
-            outcome.reports[scenario] = third.output_for_node("comparison_report")["report_dir"]
-        else:
+        report_dir = stages.report(scenario)
+        if report_dir is None:
             outcome.stopped[scenario] = "comparison report failed"
+        else:
+            outcome.reports[scenario] = report_dir
     if summary and outcome.reports:
         outcome.summary_dir = materialize_summary(defs, instance, resources=resources, log_level=log_level)
     return outcome
