@@ -106,7 +106,9 @@ def test_critic_warmup_unfreezes_after_the_warmup_steps():
 
 
 def test_finetuning_scales_the_whole_learning_rate_schedule_and_records_it(demos, tmp_path):
-    config = tiny_config(total_timesteps=512)
+    # the decay over this run's own budget (quick follows the full run's longer one)
+    ppo = {"n_steps": 128, "batch_size": 256, "n_epochs": 2, "net_arch": [32, 32], "learning_rate_horizon": None}
+    config = tiny_config(total_timesteps=512, ppo=ppo)
     bc = train_bc(config, BCConfig(epochs=1, value_epochs=1, eval_episodes=3), demos, tmp_path / "bc")
     finetune = FinetuneConfig(critic_warmup_steps=0, learning_rate_scale=0.1)
     scaled = finetune.apply(config)

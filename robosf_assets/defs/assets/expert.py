@@ -15,6 +15,13 @@ from robosf_assets.training.expert import train_expert
 PROMOTION_CHECK = "expert_promotion_bar"
 
 
+def expert_run_key(train_config) -> dict:
+    """What makes two expert runs the same work: the config (not the budget, which may
+    grow on resume) and the scenario's definition."""
+    return {**train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
+            "scenario_sha256": get_scenario(train_config.scenario).fingerprint()}
+
+
 @dg.asset(
     partitions_def=scenario_partitions,
     group_name="expert",
@@ -32,12 +39,7 @@ PROMOTION_CHECK = "expert_promotion_bar"
 def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, output: OutputTree):
     scenario = context.partition_key
     train_config = config.train_config(scenario)
-    run_dir, resumed = open_resumable_run_dir(
-        "experts", scenario,
-        {**train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
-         "scenario_sha256": get_scenario(scenario).fingerprint()},
-        root=output.path(),
-    )
+    run_dir, resumed = open_resumable_run_dir("experts", scenario, expert_run_key(train_config), root=output.path())
     context.log.info(f"expert run directory {run_dir} ({'resuming' if resumed else 'new'})")
     with dagster_log_bridge(context.log, level="INFO"):
         outcome = train_expert(train_config, run_dir, resumed=resumed, extra={"dagster_run_id": context.run_id})
