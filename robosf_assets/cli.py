@@ -92,11 +92,7 @@ def _run_parallel(scenarios: list[str], seeds: list[int], profile: str, workers:
         if scenario in failed:
             outcome.stopped[scenario] = f"stage 2 failed for seed(s) {sorted(failed[scenario])}"
             continue
-        report_dir = stages.report(scenario)
-        if report_dir is None:
-            outcome.stopped[scenario] = "comparison report failed"
-        else:
-            outcome.reports[scenario] = report_dir
+        outcome.record_report(scenario, stages.report(scenario))
     if outcome.reports:
         outcome.summary_dir = materialize_summary(stages.defs, stages.instance, log_level="WARNING")
     return outcome

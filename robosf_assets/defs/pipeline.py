@@ -31,6 +31,13 @@ class PipelineOutcome:
     stopped: dict[str, str] = field(default_factory=dict)
     summary_dir: str | None = None
 
+    def record_report(self, scenario: str, report_dir: str | None) -> None:
+        """Stage 3's outcome: the report's directory, or None when it failed."""
+        if report_dir is None:
+            self.stopped[scenario] = "comparison report failed"
+        else:
+            self.reports[scenario] = report_dir
+
 
 def _console(level: str) -> dict:
     return {"loggers": {"console": {"config": {"log_level": level}}}}
@@ -121,11 +128,7 @@ def run_pipeline(
         if failed is not None:
             outcome.stopped[scenario] = f"stage 2 failed for seed {failed}"
             continue
-        report_dir = stages.report(scenario)
-        if report_dir is None:
-            outcome.stopped[scenario] = "comparison report failed"
-        else:
-            outcome.reports[scenario] = report_dir
+        outcome.record_report(scenario, stages.report(scenario))
     if summary and outcome.reports:
         outcome.summary_dir = materialize_summary(defs, instance, resources=resources, log_level=log_level)
     return outcome
