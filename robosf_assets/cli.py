@@ -104,8 +104,9 @@ def run(scenarios: list[str], seeds: list[int], profile: str, workers: int | Non
     from robosf_assets.defs.pipeline import run_pipeline
 
     started = time.time()
+    defs = build_definitions()
     if extra:
-        known = {key.to_user_string() for key in build_definitions().resolve_all_asset_keys()}
+        known = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
         unknown = sorted(set(extra) - known)
         if unknown:
             logger.error("--config names unknown assets {}; known: {}", unknown, sorted(known))
@@ -115,8 +116,7 @@ def run(scenarios: list[str], seeds: list[int], profile: str, workers: int | Non
     logger.info("profile {}, scenarios {}, seeds {}, {} worker process(es), Dagster instance {}", profile,
                 scenarios, seeds, workers, os.environ["DAGSTER_HOME"])
     if workers == 1:
-        outcome = run_pipeline(build_definitions(), instance, scenarios, seeds, profile, log_level="WARNING",
-                               extra_config=extra)
+        outcome = run_pipeline(defs, instance, scenarios, seeds, profile, log_level="WARNING", extra_config=extra)
     else:
         # stage runs are independent within a stage, so they spread over worker processes;
         # every run lands on the same instance

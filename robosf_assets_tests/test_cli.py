@@ -5,6 +5,7 @@ import json
 import pytest
 
 from robosf_assets import cli
+from robosf_assets_tests.defs.conftest import tiny_stage_config
 
 
 @pytest.mark.parametrize(("env", "cores", "expected"), [
@@ -29,26 +30,13 @@ def test_unknown_profile_is_refused(capsys):
     assert "invalid choice: 'huge'" in capsys.readouterr().err
 
 
-def _tiny_config() -> dict:
-    from robosf_assets_tests.defs.conftest import TINY_TRAINING, expert_config
-
-    dataset = {"n_episodes": 6, "min_episodes": 5, "n_envs": 3, "render_sample": False}
-    return {
-        "expert_policy": expert_config(min_success=0.0, max_collision=1.0),
-        "trajectory_dataset": dataset, "validated_dataset": dataset,
-        "bc_policy": {**TINY_TRAINING, "bc_epochs": 1, "value_epochs": 1, "bc_eval_episodes": 3},
-        "finetuned_policy": {**TINY_TRAINING, "critic_warmup_steps": 512}, "baseline_policy": TINY_TRAINING,
-        "comparison_report": {"n_resamples": 200, "min_seeds": 1},
-    }
-
-
 def test_pipeline_on_two_workers_materialises_every_stage_on_one_instance(tmp_path, monkeypatch, capsys):
     import dagster as dg
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ROBOSF_OUTPUT_DIR", str(tmp_path / "output"))
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(_tiny_config()))
+    config.write_text(json.dumps(tiny_stage_config()))
     code = cli.main(["pipeline", "--scenario", "crossing", "corridor", "--seeds", "0", "1", "--profile", "quick",
                      "--workers", "2", "--config", str(config)])
     assert code == 0

@@ -276,6 +276,17 @@ class TrainConfig(_Model):
             )
         return self
 
+    def run_key(self) -> dict[str, Any]:
+        """What makes two runs the same work, for resuming an unfinished one: the config
+        (not the budget, which may grow on resume, nor the log spacing) and the scenario's
+        definition, so an edited scenario never resumes a run of the old one."""
+        from robosf_assets.sim.scenario import get_scenario
+
+        return {
+            "train": self.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
+            "scenario_sha256": get_scenario(self.scenario).fingerprint(),
+        }
+
     @property
     def rollout_size(self) -> int:
         """Env steps collected per PPO iteration (``ppo.n_steps * n_envs``)."""

@@ -43,7 +43,9 @@ class FinetuneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     critic_warmup_steps: int = Field(
-        40_960, ge=0, description="Env steps at the start during which the actor is frozen and only the critic learns."
+        CRITIC_WARMUP_STEPS["full"],
+        ge=0,
+        description="Env steps at the start during which the actor is frozen and only the critic learns.",
     )
     learning_rate_scale: float = Field(
         1.0,

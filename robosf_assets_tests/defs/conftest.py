@@ -35,3 +35,15 @@ def expert_config(**changes):
     }
     cfg.update(changes)
     return cfg
+
+
+def tiny_stage_config() -> dict:
+    """Per-asset config for the whole graph on tiny budgets, with a bar every expert passes."""
+    dataset = {"n_episodes": 6, "min_episodes": 5, "n_envs": 3, "render_sample": False}
+    return {
+        "expert_policy": expert_config(min_success=0.0, max_collision=1.0),
+        "trajectory_dataset": dataset, "validated_dataset": dataset,
+        "bc_policy": {**TINY_TRAINING, "bc_epochs": 1, "value_epochs": 1, "bc_eval_episodes": 3},
+        "finetuned_policy": {**TINY_TRAINING, "critic_warmup_steps": 512}, "baseline_policy": TINY_TRAINING,
+        "comparison_report": {"n_resamples": 200, "min_seeds": 1},
+    }

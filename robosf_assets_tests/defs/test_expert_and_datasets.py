@@ -80,13 +80,12 @@ def test_dataset_checks_fail_honestly_on_a_too_small_dataset(instance, output):
 def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, output):
     """A run killed mid-training leaves checkpoints and no manifest; the next materialisation resumes."""
     from robosf_assets.artifacts import open_resumable_run_dir
-    from robosf_assets.defs.assets.expert import expert_run_key
     from robosf_assets.defs.config import ExpertConfig
     from robosf_assets.training.ppo import train_ppo
 
     cfg = expert_config(min_success=0.0, max_collision=1.0)
     train_config = ExpertConfig(**cfg).train_config(SCENARIO)
-    run_dir, resumed = open_resumable_run_dir("experts", SCENARIO, expert_run_key(train_config), root=output.path())
+    run_dir, resumed = open_resumable_run_dir("experts", SCENARIO, train_config.run_key(), root=output.path())
     assert not resumed
     # the "killed" run got half way: a checkpoint at 512 steps, no model validated, no manifest
     train_ppo(train_config.model_copy(update={"total_timesteps": 512}), run_dir)

@@ -9,17 +9,9 @@ from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
-from robosf_assets.sim.scenario import get_scenario
 from robosf_assets.training.expert import train_expert
 
 PROMOTION_CHECK = "expert_promotion_bar"
-
-
-def expert_run_key(train_config) -> dict:
-    """What makes two expert runs the same work: the config (not the budget, which may
-    grow on resume) and the scenario's definition."""
-    return {**train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
-            "scenario_sha256": get_scenario(train_config.scenario).fingerprint()}
 
 
 @dg.asset(
@@ -39,7 +31,7 @@ def expert_run_key(train_config) -> dict:
 def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, output: OutputTree):
     scenario = context.partition_key
     train_config = config.train_config(scenario)
-    run_dir, resumed = open_resumable_run_dir("experts", scenario, expert_run_key(train_config), root=output.path())
+    run_dir, resumed = open_resumable_run_dir("experts", scenario, train_config.run_key(), root=output.path())
     context.log.info(f"expert run directory {run_dir} ({'resuming' if resumed else 'new'})")
     with dagster_log_bridge(context.log, level="INFO"):
         outcome = train_expert(train_config, run_dir, resumed=resumed, extra={"dagster_run_id": context.run_id})

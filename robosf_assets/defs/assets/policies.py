@@ -20,7 +20,6 @@ from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_and_seed, scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
-from robosf_assets.sim.scenario import get_scenario
 from robosf_assets.training.bc import BCConfig, train_bc
 from robosf_assets.training.config import TrainConfig
 from robosf_assets.training.finetune import finetune_from_bc, train_baseline
@@ -126,9 +125,7 @@ def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfi
     scenario, seed = scenario_and_seed(context)
     train_config = config.train_config(scenario, seed)
     finetune = config.finetune_config()
-    key = {"train": train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
-           "scenario_sha256": get_scenario(scenario).fingerprint(),
-           "bc_run": bc_policy["run_dir"], **finetune.model_dump()}
+    key = {**train_config.run_key(), "bc_run": bc_policy["run_dir"], **finetune.model_dump()}
     run_dir, _ = open_resumable_run_dir("finetuned_policies", _partition_dir(scenario, seed), key, root=output.path())
     started = time.time()
     with dagster_log_bridge(context.log, level="INFO"):
@@ -148,9 +145,8 @@ def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfi
 def baseline_policy(context: dg.AssetExecutionContext, config: ArmConfig, output: OutputTree):
     scenario, seed = scenario_and_seed(context)
     train_config = config.train_config(scenario, seed)
-    key = {"train": train_config.model_dump(exclude={"progress_interval_s", "total_timesteps"}),
-           "scenario_sha256": get_scenario(scenario).fingerprint()}
-    run_dir, _ = open_resumable_run_dir("baseline_policies", _partition_dir(scenario, seed), key, root=output.path())
+    run_dir, _ = open_resumable_run_dir("baseline_policies", _partition_dir(scenario, seed), train_config.run_key(),
+                                        root=output.path())
     started = time.time()
     with dagster_log_bridge(context.log, level="INFO"):
         result = train_baseline(train_config, run_dir)
