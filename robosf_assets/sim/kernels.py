@@ -68,6 +68,7 @@ _MULT = _I["max_speed_multiplier"]
 _RF = _I["robot_force_factor"]
 _RRF = _I["robot_repulsion_factor"]
 _RRS = _I["robot_repulsion_sigma"]
+_AWARE = _I["ped_aware_fraction"]
 _STOP = _I["ped_stop_distance"]
 _RESPAWN = _I["ped_respawn_distance"]
 _VIA = _I["via_reach_distance"]
@@ -275,9 +276,16 @@ def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, pe
     forces.obstacle_force(pos, walls, p[_PR], p[_OSIG], p[_OTH], p[_OF], fp)
     ft += fp
     v = robot[b, 3]
-    forces.agent_force(pos, vel, robot[b, 0], robot[b, 1], v * math.cos(robot[b, 2]), v * math.sin(robot[b, 2]),
-                       p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fp)
-    forces.disc_repulsion(pos, robot[b, 0], robot[b, 1], p[_RR] + p[_PR], p[_RRS], p[_OTH], p[_RRF], fp)
+    # only the first round(fraction * P) pedestrians react to the robot (ped_aware_fraction)
+    n_aware = int(np.rint(p[_AWARE] * n_peds))
+    pa = pos[:n_aware]
+    fa = fp[:n_aware]
+    forces.agent_force(pa, vel[:n_aware], robot[b, 0], robot[b, 1], v * math.cos(robot[b, 2]),
+                       v * math.sin(robot[b, 2]), p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fa)
+    forces.disc_repulsion(pa, robot[b, 0], robot[b, 1], p[_RR] + p[_PR], p[_RRS], p[_OTH], p[_RRF], fa)
+    for i in range(n_aware, n_peds):
+        fp[i, 0] = 0.0
+        fp[i, 1] = 0.0
     ft += fp
     uncomfortable = 0
     for i in range(n_peds):

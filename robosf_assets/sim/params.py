@@ -59,6 +59,12 @@ class SimParams:
     """Hard-body push of pedestrians away from the robot's disc (obstacle-force form)."""
     robot_repulsion_sigma: float = 0.2
     """Decay length (m) of that push over the surface clearance."""
+    ped_aware_fraction: float = 1.0
+    """Share (dimensionless, in [0, 1]) of pedestrians that react to the robot: they feel its
+    social force (``robot_force_factor``) and its hard-body push (``robot_repulsion_*``); the
+    others ignore it, like CrowdNav's "invisible robot". Pedestrian ``i`` (0-based) of a world
+    with ``P`` pedestrians is aware iff ``i < round(ped_aware_fraction * P)`` (round half to
+    even), so no random draw is involved. The robot still collides with every pedestrian."""
     ped_stop_distance: float = 0.5
     """PySocialForce stops a pedestrian closer than this to its goal (m)."""
     ped_respawn_distance: float = 0.5
@@ -96,6 +102,10 @@ class SimParams:
     heading_noise: float = 0.0
     ped_speed_low: float = 0.6
     ped_speed_high: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ped_aware_fraction <= 1.0:
+            raise ValueError(f"ped_aware_fraction must be in [0, 1], got {self.ped_aware_fraction}")
 
     def replace(self, **changes: float) -> SimParams:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""

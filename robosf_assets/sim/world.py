@@ -137,6 +137,12 @@ class BatchedWorld:
         )
         return self.obs
 
+    @property
+    def robot_force(self) -> np.ndarray:
+        """(B, P, 2): the force the robot exerted on each pedestrian in the last step (social force
+        plus hard-body push; zero for pedestrians that ignore it, see ``SimParams.ped_aware_fraction``)."""
+        return self._f_part
+
     # ---- per-episode metrics (REFERENCE §4) ---------------------------------------------------
     def episode_metrics(self, index: int) -> dict[str, float | bool | str | int]:
         """Metrics of world ``index``'s episode so far (call when it has just ended)."""
