@@ -9,6 +9,11 @@ A learning curve is two aligned 1-D arrays: ``timesteps`` (strictly increasing e
 steps at which the policy was evaluated) and a value per evaluation (success rate, and
 optionally collision rate). Runs that never reach the threshold are right-censored; they
 are kept, never dropped.
+
+Two times to threshold: :func:`time_to_threshold` (the bar met by ``k`` consecutive
+evaluations, the field's usual definition) and :func:`time_to_held_threshold` ("reached
+and held": from that evaluation on, at least 90% of all evaluations meet the bar). The
+first rewards a run that touches the bar and drifts off it; the second does not.
 """
 
 from __future__ import annotations
@@ -114,6 +119,103 @@ def time_to_threshold(
         if hits.size:
             i = int(hits[0])
             return ThresholdResult(steps=int(t[i]), censored=False, index=i)
+    return ThresholdResult(steps=None, censored=True, censored_at=int(t[-1]))
+
+
+def bar_met_mask(
+    success: ArrayLike,
+    collision: ArrayLike | None = None,
+    *,
+    target: float = 0.9,
+    max_collision: float = 0.05,
+) -> np.ndarray:
+    """Per evaluation, whether it meets the bar: success >= target (and collision <=
+    max_collision when ``collision`` is given). NaN never meets it.
+
+    :param success: evaluated success rate per evaluation.
+    :param collision: optional collision rate per evaluation, aligned with ``success``.
+    :param target: success threshold (inclusive).
+    :param max_collision: collision ceiling (inclusive).
+    :return: boolean array, one entry per evaluation.
+    """
+    s = np.asarray(success, dtype=np.float64).reshape(-1)
+    ok = s >= target
+    if collision is not None:
+        c = np.asarray(collision, dtype=np.float64).reshape(-1)
+        if c.shape != s.shape:
+            raise ValueError(f"success and collision must be aligned, got {s.shape} and {c.shape}")
+        ok &= c <= max_collision
+    return ok
+
+
+def share_from(ok: ArrayLike, index: int) -> float:
+    """Share of evaluations from ``index`` to the end (inclusive) that meet the bar.
+
+    :param ok: :func:`bar_met_mask` of a run.
+    :param index: first evaluation counted.
+    :return: a share in [0, 1].
+    """
+    m = np.asarray(ok, dtype=bool).reshape(-1)
+    if not 0 <= index < m.size:
+        raise ValueError(f"index {index} is outside the {m.size} evaluations")
+    return float(np.mean(m[index:]))
+
+
+def time_to_held_threshold(
+    timesteps: ArrayLike,
+    success: ArrayLike,
+    *,
+    target: float = 0.9,
+    collision: ArrayLike | None = None,
+    max_collision: float = 0.05,
+    hold_fraction: float = 0.9,
+    min_evals: int = 3,
+) -> ThresholdResult:
+    """Reached and held: the first evaluation step from which at least ``hold_fraction`` of
+    all evaluations to the end of the run (that one included) meet the bar.
+
+    :func:`time_to_threshold` asks for ``k`` qualifying evaluations in a row, so a run that
+    touches the bar early and then drifts off it still reads "reached early". This time
+    reads the whole rest of the curve: a run that reaches the bar and loses it gets a later
+    time (where it regained it for good), or none. Two rules keep it honest:
+
+    - the evaluation at the held time meets the bar itself (a failing evaluation is never
+      the start of "held", even when enough later ones succeed);
+    - at least ``min_evals`` evaluations lie from the held time to the end: a run meeting
+      the bar only in its last one or two evaluations has not shown that it holds it (the
+      same reason a streak shorter than ``k`` does not confirm :func:`time_to_threshold`).
+
+    A run with no such evaluation is right-censored at its last evaluated step. The share
+    at the held time is at least ``hold_fraction`` by construction; NaN never qualifies.
+
+    :param timesteps: evaluation steps.
+    :param success: evaluated success rate per evaluation.
+    :param target: success threshold (inclusive).
+    :param collision: optional collision rate per evaluation.
+    :param max_collision: collision ceiling (inclusive), used when ``collision`` is given.
+    :param hold_fraction: share of the remaining evaluations that must meet the bar, in (0, 1].
+    :param min_evals: evaluations needed from the held time to the end (>= 1).
+    :return: the :class:`ThresholdResult` (``index`` is the held evaluation's index).
+    """
+    if not 0.0 < hold_fraction <= 1.0:
+        raise ValueError(f"hold_fraction must be in (0, 1], got {hold_fraction}")
+    if min_evals < 1:
+        raise ValueError(f"min_evals must be >= 1, got {min_evals}")
+    t, s = _curve(timesteps, success)
+    if collision is not None:
+        _, c = _curve(t, collision)
+        ok = bar_met_mask(s, c, target=target, max_collision=max_collision)
+    else:
+        ok = bar_met_mask(s, target=target)
+    n = ok.size
+    remaining = np.arange(n, 0, -1)  # evaluations from i to the end
+    met_from = np.cumsum(ok[::-1].astype(np.int64))[::-1]  # of them, meeting the bar
+    # integer comparison (met >= fraction * remaining) without float noise at exactly 90%
+    held = ok & (remaining >= min_evals) & (met_from >= hold_fraction * remaining - 1e-9)
+    hits = np.flatnonzero(held)
+    if hits.size:
+        i = int(hits[0])
+        return ThresholdResult(steps=int(t[i]), censored=False, index=i)
     return ThresholdResult(steps=None, censored=True, censored_at=int(t[-1]))
 
 
