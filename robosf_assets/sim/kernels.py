@@ -322,9 +322,16 @@ def _wall_clearance(x, y, walls, radius):
     return best
 
 
+_W_FORFEIT = _I["reward_collision_forfeit"]
+
+
 @njit(cache=True, error_model="numpy")
 def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p):
-    """Collisions, goal, timeout and the reward of this step."""
+    """Collisions, goal, timeout and the reward of this step.
+
+    A collision ends the episode without the goal bonus (the goal test comes after it) and
+    also takes back ``reward_collision_forfeit`` of the net progress reward earned so far.
+    """
     x = robot[b, 0]
     y = robot[b, 1]
     clear = np.inf
@@ -339,12 +346,9 @@ def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls,
     r = p[_W_PROG] * (metrics[b, M_PREV_DIST] - d) - p[_W_TIME]
     metrics[b, M_PREV_DIST] = d
     steps[b] += 1
-    if clear < 0.0:
-        status[b] = COLLISION_PED
-        r -= p[_W_COLL]
-    elif wall_clear < 0.0:
-        status[b] = COLLISION_WALL
-        r -= p[_W_COLL]
+    if clear < 0.0 or wall_clear < 0.0:
+        status[b] = COLLISION_PED if clear < 0.0 else COLLISION_WALL
+        r -= p[_W_COLL] + p[_W_FORFEIT] * p[_W_PROG] * (metrics[b, M_START_DIST] - d)
     elif d < p[_GOAL_R]:
         status[b] = GOAL
         r += p[_W_GOAL]

@@ -95,6 +95,15 @@ class SimParams:
     """Penalty for a collision with a pedestrian or a wall."""
     reward_near_miss: float = 0.2
     """Near-miss penalty per step, scaled by how deep the robot is inside the near-miss band."""
+    reward_collision_forfeit: float = 0.0
+    """Share (in [0, 1]) of the episode's net progress reward taken back on a collision: the
+    collision step also costs ``reward_collision_forfeit * reward_progress * (d0 - d)``, where
+    ``d0`` is the start and ``d`` the current goal distance (m). With 1 every collision episode
+    returns ``-reward_collision`` minus its time and near-miss costs, wherever it happened, so
+    driving fast and crashing late never pays more than crashing early, and a collision costs
+    more than the bonus plus the remaining progress a finished episode could still earn as
+    soon as ``reward_collision > reward_goal + reward_progress * d0`` (the benchmark scenarios,
+    ``docs/benchmark.md``). 0 (default): the plain progress term, today's behaviour."""
 
     # --- scenario-level values, filled in from the scenario ---------------------------
     horizon: float = 250.0
@@ -106,6 +115,8 @@ class SimParams:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ped_aware_fraction <= 1.0:
             raise ValueError(f"ped_aware_fraction must be in [0, 1], got {self.ped_aware_fraction}")
+        if not 0.0 <= self.reward_collision_forfeit <= 1.0:
+            raise ValueError(f"reward_collision_forfeit must be in [0, 1], got {self.reward_collision_forfeit}")
 
     def replace(self, **changes: float) -> SimParams:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""

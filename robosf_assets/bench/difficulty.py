@@ -1,0 +1,267 @@
+"""How hard a scenario is, by fixed controllers: ``python -m robosf_assets.bench.difficulty``.
+
+For every scenario it plays fresh episodes (seeds from :data:`DIFFICULTY_SEED_BASE`, far
+from every training, curve-evaluation and validation seed of ``training/config.py``) with
+three controllers and prints success, collision and timeout rates with 95% Wilson
+intervals:
+
+- ``random``: a uniformly random policy, ``a ~ U[-1, 1]^2`` every step (numpy generator
+  seeded 0), the scenario's crowd;
+- ``scripted``: drives at the goal and ignores pedestrians (see :class:`ScriptedController`),
+  the scenario's crowd;
+- ``scripted_empty``: the same controller with ``n_peds=0``: whether the goal is reachable
+  at all within the horizon.
+
+Targets (issue 10): random <= 2% success; scripted <= 50% with the crowd and >= 95% in the
+empty arena. ``--out`` writes every number as JSON. Load the benchmark candidates with
+``ROBOSF_SCENARIO_PATH=robosf_assets/sim/scenarios_benchmark``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from robosf_assets.envs import list_scenarios, make_vec_env
+from robosf_assets.envs.rollout import run_episodes
+from robosf_assets.envs.vec_env import RobotNavVecEnv
+from robosf_assets.training.config import VALIDATION_SEED_BASE, VALIDATION_SEED_STRIDE
+
+DIFFICULTY_SEED_BASE = 9 * 10**9
+"""First episode seed of the difficulty episodes. Training worlds use ``[0, 10**6)``, curve
+evaluations ``[10**6, 2 * 10**6)``, validation seed ``k`` uses ``2 * 10**6 + k * 10**5 + e``:
+these seeds would be validation seed ~90,000's, which no profile uses."""
+
+TARGETS = {"random": ("<=", 0.02), "scripted": ("<=", 0.50), "scripted_empty": (">=", 0.95)}
+"""Success-rate targets per controller (issue 10 item 1)."""
+
+WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
+    # (west route, east route): the scripted controller takes the side of the arena its
+    # start lies on and drives through these points in turn, then at the goal. The cup of
+    # detour.toml spans x 4..12, y 6..10; the gaps are x 0..4 and 12..16.
+    "detour": (((2.0, 4.5), (2.0, 11.5)), ((14.0, 4.5), (14.0, 11.5))),
+}
+"""Fixed paths round static obstacles, per scenario name (scenarios not listed: straight at the goal)."""
+
+WAYPOINT_REACHED = 0.8
+"""The scripted controller moves on to its next waypoint within this distance (m)."""
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (``(0, 1)`` for ``n = 0``)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def difficulty_seeds(n_episodes: int, offset: int = 0) -> list[int]:
+    """``n_episodes`` fresh episode seeds from :data:`DIFFICULTY_SEED_BASE` + ``offset``."""
+    start = DIFFICULTY_SEED_BASE + offset
+    return list(range(start, start + n_episodes))
+
+
+class RandomController:
+    """Uniform random actions in ``[-1, 1]^2`` from a seeded numpy generator."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self._rng.uniform(-1.0, 1.0, (obs.shape[0], 2))
+
+
+class ScriptedController:
+    """Drives at the goal, blind to pedestrians; reads the robot's pose from the env's world.
+
+    Each step, for the current target point (the next waypoint of :data:`WAYPOINTS` for the
+    scenario, else the goal): bearing error ``e`` (rad) relative to the heading; angular
+    command ``clip(2 e / w_max, -1, 1)`` (full turn rate beyond 0.5 rad); linear speed
+    ``v_max * max(0, cos e)^2``, so it turns on the spot when facing away and drives flat out
+    when aligned. A waypoint counts as passed within :data:`WAYPOINT_REACHED` m; the route
+    (west or east) is picked at the episode start by which half of the arena the robot is in
+    (``x`` below or above the middle of the route's two x coordinates). It never reacts to
+    LiDAR or pedestrians.
+    """
+
+    def __init__(self, env: RobotNavVecEnv, waypoints: Sequence[Sequence[tuple[float, float]]] = ()) -> None:
+        self._env = env
+        self._routes = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in waypoints]
+        n = env.num_envs
+        self._route = np.zeros(n, dtype=np.int64)
+        self._next = np.zeros(n, dtype=np.int64)
+        self._vmax = env.world.params.robot_max_speed
+        self._wmax = env.world.params.robot_max_angular
+
+    def _start_episode(self, i: int, x: float) -> None:
+        self._next[i] = 0
+        if len(self._routes) >= 2:
+            split = 0.5 * (self._routes[0][0, 0] + self._routes[1][0, 0])
+            self._route[i] = 0 if x < split else 1
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        world = self._env.world
+        actions = np.zeros((self._env.num_envs, 2))
+        for i in range(self._env.num_envs):
+            x, y, heading = world.robot[i, 0], world.robot[i, 1], world.robot[i, 2]
+            if world.steps[i] == 0:
+                self._start_episode(i, x)
+            tx, ty = world.robot_goal[i]
+            if self._routes:
+                route = self._routes[self._route[i]]
+                while self._next[i] < len(route) and math.hypot(*(route[self._next[i]] - (x, y))) < WAYPOINT_REACHED:
+                    self._next[i] += 1
+                if self._next[i] < len(route):
+                    tx, ty = route[self._next[i]]
+            err = math.atan2(ty - y, tx - x) - heading
+            err = math.atan2(math.sin(err), math.cos(err))
+            w = max(-self._wmax, min(self._wmax, 2.0 * err))
+            v = self._vmax * max(0.0, math.cos(err)) ** 2
+            actions[i, 0] = 2.0 * v / self._vmax - 1.0
+            actions[i, 1] = w / self._wmax
+        return actions
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Outcome rates of one controller on one scenario, with 95% Wilson intervals."""
+
+    scenario: str
+    controller: str
+    episodes: int
+    success: float
+    success_ci: tuple[float, float]
+    collision: float
+    collision_ci: tuple[float, float]
+    timeout: float
+    mean_steps_success: float | None
+    target: str
+    target_met: bool
+    seconds: float
+
+
+def _rates(scenario: str, controller: str, episodes: list, seconds: float) -> Rates:
+    n = len(episodes)
+    succ = sum(bool(e.metrics["success"]) for e in episodes)
+    coll = sum(bool(e.metrics["collision"]) for e in episodes)
+    tout = sum(bool(e.metrics["timeout"]) for e in episodes)
+    steps = [e.metrics["steps"] for e in episodes if e.metrics["success"]]
+    op, bar = TARGETS[controller]
+    rate = succ / n
+    met = rate <= bar if op == "<=" else rate >= bar
+    return Rates(
+        scenario=scenario,
+        controller=controller,
+        episodes=n,
+        success=rate,
+        success_ci=wilson_interval(succ, n),
+        collision=coll / n,
+        collision_ci=wilson_interval(coll, n),
+        timeout=tout / n,
+        mean_steps_success=float(np.mean(steps)) if steps else None,
+        target=f"success {op} {bar:.2f}",
+        target_met=met,
+        seconds=round(seconds, 2),
+    )
+
+
+def measure(
+    scenario: str,
+    controller: str,
+    n_episodes: int,
+    n_envs: int = 16,
+    **overrides: Any,
+) -> Rates:
+    """Play ``n_episodes`` fresh episodes of ``scenario`` with ``controller`` (a key of :data:`TARGETS`)."""
+    if controller not in TARGETS:
+        raise ValueError(f"unknown controller {controller!r}; choose one of {sorted(TARGETS)}")
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    if controller == "scripted_empty":
+        overrides = {**overrides, "n_peds": 0}
+    env = make_vec_env(scenario, min(n_envs, n_episodes), 0, **overrides)
+    if controller == "random":
+        policy = RandomController(0)
+    else:
+        policy = ScriptedController(env, WAYPOINTS.get(scenario, ()))
+    started = time.perf_counter()
+    episodes = run_episodes(env, policy, difficulty_seeds(n_episodes))
+    return _rates(scenario, controller, episodes, time.perf_counter() - started)
+
+
+def _fmt(r: Rates) -> str:
+    lo, hi = r.success_ci
+    clo, chi = r.collision_ci
+    steps = f"{r.mean_steps_success:.0f}" if r.mean_steps_success is not None else "-"
+    return (
+        f"| {r.scenario} | {r.controller} | {r.episodes} | {r.success:.3f} [{lo:.3f}, {hi:.3f}] | "
+        f"{r.collision:.3f} [{clo:.3f}, {chi:.3f}] | {r.timeout:.3f} | {steps} | {r.target} | "
+        f"{'yes' if r.target_met else 'NO'} |"
+    )
+
+
+def _parse_value(text: str) -> int | float | bool | str:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m robosf_assets.bench.difficulty", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: every registered one)")
+    parser.add_argument("--episodes", type=int, default=200, help="episodes per scenario and controller")
+    parser.add_argument("--controllers", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--n-envs", type=int, default=16, help="worlds stepped together")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="env override for every scenario (SimParams or EnvConfig field), repeatable")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set expects NAME=VALUE, got {item!r}")
+        overrides[name] = _parse_value(value)
+    scenarios = args.scenarios or list_scenarios()
+    print(f"difficulty: {args.episodes} fresh episodes per cell, seeds from {DIFFICULTY_SEED_BASE:,}; 95% Wilson CIs")
+    print("| scenario | controller | episodes | success [95% CI] | collision [95% CI] | timeout | mean steps (success) | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    results = []
+    for sc in scenarios:
+        for ctrl in args.controllers:
+            r = measure(sc, ctrl, args.episodes, n_envs=args.n_envs, **overrides)
+            results.append(r)
+            print(_fmt(r), flush=True)
+    if args.out:
+        from robosf_assets.artifacts import atomic_write_json
+
+        atomic_write_json(
+            args.out,
+            {"episodes": args.episodes, "seed_base": DIFFICULTY_SEED_BASE, "overrides": overrides,
+             "command": "python -m robosf_assets.bench.difficulty " + " ".join(argv if argv is not None else sys.argv[1:]),
+             "results": [asdict(r) for r in results]},
+            overwrite=True,
+        )
+        print(f"wrote {args.out}")
+    return 0
+
+
+assert DIFFICULTY_SEED_BASE > VALIDATION_SEED_BASE + 1000 * VALIDATION_SEED_STRIDE  # far from any profile's seeds
+
+if __name__ == "__main__":
+    raise SystemExit(main())

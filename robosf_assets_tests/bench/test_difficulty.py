@@ -1,0 +1,75 @@
+"""The difficulty command and the benchmark scenarios' safety-first reward (issue 10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import robosf_assets
+from robosf_assets.bench import difficulty
+from robosf_assets.envs import make_vec_env
+from robosf_assets.envs.rollout import run_episodes
+
+BENCH_DIR = Path(robosf_assets.__file__).parent / "sim" / "scenarios_benchmark"
+
+
+@pytest.fixture(autouse=True)
+def _benchmark_scenarios(monkeypatch):
+    monkeypatch.setenv("ROBOSF_SCENARIO_PATH", str(BENCH_DIR))
+
+
+def test_wilson_interval_brackets_the_rate():
+    lo, hi = difficulty.wilson_interval(0, 100)
+    assert lo == 0.0 and 0.03 < hi < 0.04  # the rule of three, roughly
+    lo, hi = difficulty.wilson_interval(50, 100)
+    assert lo < 0.5 < hi and hi - lo < 0.2
+    assert difficulty.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_difficulty_seeds_are_fresh():
+    seeds = difficulty.difficulty_seeds(5)
+    assert seeds[0] == difficulty.DIFFICULTY_SEED_BASE and len(set(seeds)) == 5
+    assert min(seeds) > 2 * 10**6 + 1000 * 10**5  # beyond every training, eval and validation seed in use
+
+
+@pytest.mark.parametrize("scenario", ["plaza", "hallway", "detour"])
+def test_scripted_controller_reaches_the_goal_in_the_empty_arena(scenario):
+    r = difficulty.measure(scenario, "scripted_empty", 4, n_envs=4)
+    assert r.success == 1.0 and r.collision == 0.0 and r.target_met
+
+
+def test_random_and_crowded_rates_are_proportions(tmp_path):
+    out = tmp_path / "d.json"
+    assert difficulty.main(["--scenarios", "plaza", "--episodes", "6", "--n-envs", "6",
+                            "--controllers", "random", "scripted", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [r["controller"] for r in data["results"]] == ["random", "scripted"]
+    for r in data["results"]:
+        assert r["episodes"] == 6
+        assert 0.0 <= r["success"] <= 1.0 and 0.0 <= r["collision"] <= 1.0
+        assert r["success_ci"][0] <= r["success"] <= r["success_ci"][1]
+        assert r["success"] + r["collision"] + r["timeout"] == pytest.approx(1.0)
+
+
+def _straight_into_the_cup(**overrides):
+    env = make_vec_env("detour", 4, 0, n_peds=0, reward_time=0.0, reward_near_miss=0.0, **overrides)
+    return run_episodes(env, difficulty.ScriptedController(env), difficulty.difficulty_seeds(4))
+
+
+def test_driving_straight_at_the_goal_is_a_trap_and_a_collision_forfeits_progress():
+    # no waypoints: the controller drives into the U-shaped wall between start and goal
+    forfeit = _straight_into_the_cup()
+    assert all(e.metrics["collision_obstacle"] for e in forfeit)
+    # detour.toml: reward_collision 30, forfeit 1: the episode returns exactly -30
+    assert np.allclose([e.metrics["episode_return"] for e in forfeit], -30.0)
+    plain = _straight_into_the_cup(reward_collision_forfeit=0.0)
+    # the plain progress term keeps the metres driven towards the goal before the crash
+    assert all(e.metrics["episode_return"] > -30.0 + 5.0 for e in plain)
+
+
+def test_forfeit_must_be_a_share():
+    with pytest.raises(ValueError, match="reward_collision_forfeit"):
+        make_vec_env("plaza", 1, 0, reward_collision_forfeit=1.5)
