@@ -7,7 +7,9 @@ Usage::
 Reads ``<report-dir>/report.json``, takes its ``inputs`` block (run directories of every
 curve, thresholds, statistic, bootstrap resamples and seed), re-reads each run's
 ``curve.jsonl``, runs :func:`robosf_assets.benchmark.report.compare` again and compares
-every value of the result with the stored one. It also checks that ``report.md`` is the
+every value of the result with the stored one: both times to threshold (k in a row, and
+reached and held) per run, their per-arm statistics and CIs, both ratios, the verdict,
+the step countings and the curves' bands. It also checks that ``report.md`` is the
 rendering of ``report.json``, and notes curves whose checksum changed since the report.
 
 Exit status: 0 every value matches; 1 some differ (each is listed); 2 the report cannot
@@ -37,8 +39,8 @@ __all__ = ["RecomputeOutcome", "diff_values", "main", "recompute_report"]
 
 _REL_TOL = 1e-9  # floats are stored with repr precision; allow only rounding noise
 _ABS_TOL = 1e-12
-_SETTINGS = ("target_success", "max_collision", "k", "ratio_target", "statistic",
-             "n_resamples", "seed", "min_seeds")
+_SETTINGS = ("target_success", "max_collision", "k", "hold_fraction", "ratio_target",
+             "statistic", "n_resamples", "seed", "min_seeds")
 
 
 class CannotRecompute(Exception):

@@ -1,12 +1,18 @@
 """Comparison report: BC-pretrained PPO ("finetuned") against PPO from scratch ("baseline").
 
 The statistics follow REFERENCE §5 (rliable, Agarwal et al. 2021; Taylor & Stone 2009):
-per seed, the time to threshold (success >= target and collision <= limit held for ``k``
-consecutive evaluations; right-censored when never reached, never dropped), jumpstart, the
-area under the success curve on one step span for every run, final metrics and the
-collision rate at the threshold point; per arm, IQM and median of the times with bootstrap
-CIs; and the ratio fine-tuned / baseline with a stratified bootstrap CI, counted three ways
-(fine-tuning steps; plus demonstration transitions; plus the expert's training steps).
+per seed, two times to threshold (right-censored when never reached, never dropped): the
+bar (success >= target and collision <= limit) met by ``k`` consecutive evaluations, and
+"reached and held", the first evaluation from which at least ``hold_fraction`` (90%) of
+all later evaluations meet it; jumpstart, the area under the success curve on one step
+span for every run, final metrics, the collision rate at each threshold point and the share
+of evaluations after it that meet the bar; per arm, IQM and median of both times with
+bootstrap CIs; and the ratio fine-tuned / baseline of both with a stratified bootstrap CI.
+
+The verdict (the ``sample_efficiency_target`` check) is judged on the *held* time: a
+fine-tuned arm that starts on the bar and then drifts off it has not saved the steps a
+k-in-a-row reading credits it with. The step countings (fine-tuning steps; plus
+demonstration transitions; plus the expert's training steps) use the held time too.
 
 Flow::
 
@@ -44,9 +50,11 @@ from robosf_assets.benchmark.efficiency import (
     RatioResult,
     ThresholdResult,
     area_under_curve,
+    bar_met_mask,
     efficiency_ratio,
     jumpstart,
     mean_curve_with_ci,
+    time_to_held_threshold,
     time_to_threshold,
     value_at,
 )
@@ -74,8 +82,8 @@ ARMS: tuple[str, str] = ("finetuned", "baseline")
 """Arm names: PPO initialised from a BC policy, and PPO from scratch."""
 CONFIDENCE = 0.95
 """Coverage of every CI in the report."""
-SCHEMA_VERSION = 2
-"""Version of the ``report.json`` layout."""
+SCHEMA_VERSION = 3
+"""Version of the ``report.json`` layout (3: the held time to threshold, judged on)."""
 REPORT_FILES: tuple[str, ...] = (
     "report.json",
     "report.md",
@@ -112,7 +120,10 @@ class ComparisonInputs:
     :param expert_steps: environment steps the expert itself was trained for.
     :param target_success: success rate the threshold requires (inclusive).
     :param max_collision: collision rate the threshold allows (inclusive).
-    :param k: consecutive qualifying evaluations that confirm the threshold.
+    :param k: consecutive qualifying evaluations that confirm the threshold; also the
+        fewest evaluations from the held time to a run's end.
+    :param hold_fraction: share of the evaluations from the held time on that must meet
+        the bar ("reached and held", the time the verdict is judged on).
     :param ratio_target: the ratio's CI upper bound must be <= this for "target met".
     :param statistic: ``"iqm"`` or ``"median"``: the statistic the verdict uses.
     :param n_resamples: bootstrap replicates for every CI.
@@ -132,6 +143,7 @@ class ComparisonInputs:
     target_success: float = 0.90
     max_collision: float = 0.05
     k: int = 3
+    hold_fraction: float = 0.90
     ratio_target: float = 0.70
     statistic: str = "iqm"
     n_resamples: int = 5000
@@ -152,6 +164,8 @@ class ComparisonInputs:
             raise ValueError(f"statistic must be 'iqm' or 'median', got {self.statistic!r}")
         if not 0.0 <= self.target_success <= 1.0 or not 0.0 <= self.max_collision <= 1.0:
             raise ValueError("target_success and max_collision are rates in [0, 1]")
+        if not 0.0 < self.hold_fraction <= 1.0:
+            raise ValueError(f"hold_fraction must be in (0, 1], got {self.hold_fraction}")
         if not self.ratio_target > 0.0:
             raise ValueError(f"ratio_target must be > 0, got {self.ratio_target}")
         if not self.finetuned or not self.baseline:
@@ -209,7 +223,7 @@ def load_inputs_from_dirs(
     :param demo_transitions: transitions in the demonstration dataset used for BC.
     :param expert_steps: the expert's training steps.
     :param kwargs: the remaining :class:`ComparisonInputs` settings (thresholds, ``k``,
-        ``ratio_target``, ``statistic``, ``n_resamples``, ``seed``, ``min_seeds``).
+        ``hold_fraction``, ``ratio_target``, ``statistic``, ``n_resamples``, ``seed``, ``min_seeds``).
     :return: the inputs, with ``run_dirs`` (absolute) and ``curve_sha256`` filled in.
     """
     from robosf_assets.training.ppo import read_curve  # lazy: pulls in torch
@@ -269,6 +283,7 @@ def inputs_block(inputs: ComparisonInputs) -> dict[str, Any]:
             "target_success": float(inputs.target_success),
             "max_collision": float(inputs.max_collision),
             "k": int(inputs.k),
+            "hold_fraction": float(inputs.hold_fraction),
             "ratio_target": float(inputs.ratio_target),
             "statistic": inputs.statistic,
             "n_resamples": int(inputs.n_resamples),
@@ -313,23 +328,34 @@ def _after_threshold(
     }
 
 
+def _ttt_dict(res: ThresholdResult) -> dict[str, Any]:
+    return {
+        "steps": res.steps, "censored": res.censored, "censored_at": res.censored_at,
+        "time": res.time,
+    }
+
+
 def _run_summary(
     t: np.ndarray, s: np.ndarray, c: np.ndarray, inputs: ComparisonInputs, max_steps: int
-) -> tuple[dict[str, Any], ThresholdResult]:
-    """Per-run numbers of the report and the run's :class:`ThresholdResult`."""
+) -> tuple[dict[str, Any], ThresholdResult, ThresholdResult]:
+    """Per-run numbers of the report and the run's two :class:`ThresholdResult` (k in a
+    row, and reached and held)."""
     res = time_to_threshold(
         t, s, target=inputs.target_success, collision=c,
         max_collision=inputs.max_collision, k=inputs.k,
     )
+    held = time_to_held_threshold(
+        t, s, target=inputs.target_success, collision=c, max_collision=inputs.max_collision,
+        hold_fraction=inputs.hold_fraction, min_evals=inputs.k,
+    )
+    ok = bar_met_mask(s, c, target=inputs.target_success, max_collision=inputs.max_collision)
     summary = {
-        "time_to_threshold": {
-            "steps": res.steps,
-            "censored": res.censored,
-            "censored_at": res.censored_at,
-            "time": res.time,
-        },
+        "time_to_threshold": _ttt_dict(res),
         "collision_at_threshold": None if res.censored else value_at(t, c, res.steps),
         **_after_threshold(t, s, c, inputs, res),
+        "time_to_held_threshold": _ttt_dict(held),
+        "collision_at_held_threshold": None if held.censored else value_at(t, c, held.steps),
+        "held_after_held_threshold": None if held.censored else float(np.mean(ok[held.index:])),
         "jumpstart": jumpstart(s, t),
         "auc_success": area_under_curve(t, s, max_steps=max_steps),
         "final_success": float(s[-1]),
@@ -337,7 +363,7 @@ def _run_summary(
         "final_timesteps": int(t[-1]),
         "n_evals": int(t.size),
     }
-    return summary, res
+    return summary, res, held
 
 
 # ---------------------------------------------------------------------- per arm
@@ -356,25 +382,33 @@ def _arm_summary(
 ) -> dict[str, Any]:
     """IQM/median time to threshold with bootstrap CIs, censoring and final metrics."""
     seeds = sorted(runs, key=int)
-    ttt = [runs[s]["time_to_threshold"] for s in seeds]
-    times = np.array([r["time"] for r in ttt], dtype=np.float64)
-    censored = [int(s) for s, r in zip(seeds, ttt, strict=True) if r["censored"]]
     n, b, seed = inputs.n_resamples, CONFIDENCE, inputs.seed
 
     def col(key: str) -> list[float]:
         return [runs[s][key] for s in seeds]
 
-    return {
-        "n_runs": len(seeds),
-        "n_censored": len(censored),
-        "censored_seeds": censored,
-        "time_to_threshold": {
+    def times_of(key: str) -> tuple[dict[str, Any], list[int]]:
+        ttt = col(key)
+        times = np.array([r["time"] for r in ttt], dtype=np.float64)
+        censored = [int(s) for s, r in zip(seeds, ttt, strict=True) if r["censored"]]
+        return {
             "iqm": iqm(times),
             "iqm_ci": list(bootstrap_ci(times, iqm, n, b, seed)),
             "median": float(np.median(times)),
             "median_ci": list(bootstrap_ci(times, np.median, n, b, seed)),
             "is_lower_bound": bool(censored),
-        },
+        }, censored
+
+    ttt, censored = times_of("time_to_threshold")
+    held, censored_held = times_of("time_to_held_threshold")
+    return {
+        "n_runs": len(seeds),
+        "n_censored": len(censored),
+        "censored_seeds": censored,
+        "n_censored_held": len(censored_held),
+        "censored_held_seeds": censored_held,
+        "time_to_threshold": ttt,
+        "time_to_held_threshold": held,
         "jumpstart": _summary_or_none(col("jumpstart"), inputs),
         "auc_success": _summary_or_none(col("auc_success"), inputs),
         "final_success": _summary_or_none(col("final_success"), inputs),
@@ -384,6 +418,9 @@ def _arm_summary(
         ),
         "held_after_threshold": _summary_or_none(
             [v for v in col("held_after_threshold") if v is not None], inputs
+        ),
+        "held_after_held_threshold": _summary_or_none(
+            [v for v in col("held_after_held_threshold") if v is not None], inputs
         ),
     }
 
@@ -445,20 +482,22 @@ def _verdict(
     ratio: Mapping[str, Any] | None, arms: Mapping[str, Mapping[str, Any]],
     inputs: ComparisonInputs,
 ) -> dict[str, Any]:
-    """The target verdict on the fine-tuning-steps ratio, with a plain reason."""
+    """The target verdict on the fine-tuning-steps ratio of the *held* time, with a plain
+    reason."""
     label, target = _STAT_LABEL[inputs.statistic], inputs.ratio_target
     ft = arms["finetuned"]
-    n_seeds = ft["n_runs"]
+    n_seeds, n_cens = ft["n_runs"], ft["n_censored_held"]
     reasons: list[str] = []
-    if ft["n_censored"] == n_seeds:
+    if n_cens == n_seeds:
         reasons.append(
-            f"the fine-tuned arm never reached the threshold (all {n_seeds} seeds censored)"
+            f"the fine-tuned arm never reached the threshold (all {n_seeds} seeds censored) "
+            "and held it"
         )
-    elif ft["n_censored"]:
+    elif n_cens:
         reasons.append(
-            f"{ft['n_censored']} of {n_seeds} fine-tuned runs never reached the threshold "
-            f"(seeds {ft['censored_seeds']}); their times are lower bounds, so the ratio is "
-            "only a lower bound and cannot show the target"
+            f"{n_cens} of {n_seeds} fine-tuned runs never reached the threshold and held it "
+            f"(seeds {ft['censored_held_seeds']}); their times are lower bounds, so the ratio "
+            "is only a lower bound and cannot show the target"
         )
     if ratio is None:
         reasons.append(
@@ -483,15 +522,16 @@ def _verdict(
     if met:
         assert ratio is not None
         sentence = (
-            f"Target met: fine-tuned PPO reached the threshold in {ratio['point']:.3f}x the "
-            f"baseline's environment steps ({label} ratio, 95% CI "
+            f"Target met: fine-tuned PPO reached and held the threshold in "
+            f"{ratio['point']:.3f}x the baseline's environment steps ({label} ratio, 95% CI "
             f"[{ratio['ci_low']:.3f}, {ratio['ci_high']:.3f}]), and the CI upper bound is "
             f"<= {target:.2f}."
         )
         if ratio["bound"] == "upper":
             sentence += (
-                f" {arms['baseline']['n_censored']} baseline run(s) never reached the "
-                "threshold, so the true ratio is at most this: the verdict is conservative."
+                f" {arms['baseline']['n_censored_held']} baseline run(s) never reached and "
+                "held the threshold, so the true ratio is at most this: the verdict is "
+                "conservative."
             )
     else:
         sentence = "Target NOT met: " + "; ".join(reasons) + "."
@@ -506,13 +546,15 @@ def _verdict(
         "reasons": reasons,
         "sentence": sentence,
         "counting": "a: fine-tuning steps only",
+        "threshold": "held",
     }
 
 
 def _step_countings(
     ft: Sequence[ThresholdResult], bl: Sequence[ThresholdResult], inputs: ComparisonInputs
 ) -> dict[str, Any]:
-    """The three step countings of REFERENCE §5 (the expert one amortised and total)."""
+    """The three step countings of REFERENCE §5 (the expert one amortised and total), on
+    the times ``ft`` and ``bl`` (the held ones in :func:`compare`)."""
     n = len(ft)
     share = -(-inputs.expert_steps // n)  # ceil: rounding charges the fine-tuned arm more
     demo = inputs.demo_transitions
@@ -539,6 +581,7 @@ def _step_countings(
         "expert_share_per_seed": share,
         "countings": countings,
         "explanation": (
+            "Times are the reached-and-held ones (the verdict's). "
             "The baseline is charged its PPO steps only. (a) charges each fine-tuned run its "
             "PPO fine-tuning steps to threshold. (b) adds the demonstration dataset's "
             f"{demo} transitions to every fine-tuned run (the dataset is shared by the seeds, "
@@ -592,9 +635,10 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
 
     Top-level keys: ``schema_version``, ``scenario``, ``seeds``, ``inputs`` (see
     :func:`inputs_block`), ``threshold``, ``auc_span``, ``runs`` (arm -> seed -> per-run
-    numbers), ``arms`` (arm -> summary), ``ratio`` (``iqm``/``median`` -> ratio dict or
-    ``None``), ``verdict`` (``target_met``, ``ci_high``, ``bound``, ``reasons``,
-    ``sentence``), ``step_countings``, ``success_curves`` and ``notes``.
+    numbers), ``arms`` (arm -> summary), ``ratio`` (k in a row) and ``ratio_held``
+    (reached and held), each ``iqm``/``median`` -> ratio dict or ``None``, ``verdict``
+    (on ``ratio_held``: ``target_met``, ``ci_high``, ``bound``, ``reasons``,
+    ``sentence``), ``step_countings`` (held times), ``success_curves`` and ``notes``.
 
     :param inputs: curves and settings.
     :return: the result dict; seeds are string keys under ``runs``.
@@ -610,15 +654,18 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
         raise ValueError(f"{short} evaluated only at step 0; the curves have no span to compare")
     runs: dict[str, dict[str, Any]] = {arm: {} for arm in ARMS}
     results: dict[str, list[ThresholdResult]] = {arm: [] for arm in ARMS}
+    held: dict[str, list[ThresholdResult]] = {arm: [] for arm in ARMS}
     for arm in ARMS:
         for s in inputs.seeds:
-            summary, res = _run_summary(*arrays[arm][s], inputs, max_steps)
+            summary, res, res_held = _run_summary(*arrays[arm][s], inputs, max_steps)
             runs[arm][str(s)] = summary
             results[arm].append(res)
+            held[arm].append(res_held)
     arms = {arm: _arm_summary(runs[arm], inputs) for arm in ARMS}
     ft, bl = results["finetuned"], results["baseline"]
     ratio = {st: _ratio(ft, bl, st, inputs) for st in _STAT_LABEL}
-    verdict = _verdict(ratio[inputs.statistic], arms, inputs)
+    ratio_held = {st: _ratio(held["finetuned"], held["baseline"], st, inputs) for st in _STAT_LABEL}
+    verdict = _verdict(ratio_held[inputs.statistic], arms, inputs)
     longest = max(ends.values())
     auc_note = (
         f"AUC of success is taken over steps [0, {max_steps}] for every run of both arms: "
@@ -628,12 +675,14 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
     )
     notes = [auc_note]
     for arm in ARMS:
-        if arms[arm]["n_censored"]:
-            notes.append(
-                f"{arm}: {arms[arm]['n_censored']} of {arms[arm]['n_runs']} runs censored "
-                f"(seeds {arms[arm]['censored_seeds']}); they enter every statistic at their "
-                "last evaluated step, a lower bound on their true time."
-            )
+        for key, what in (("", "k in a row"), ("_held", "reached and held")):
+            if arms[arm][f"n_censored{key}"]:
+                notes.append(
+                    f"{arm}: {arms[arm][f'n_censored{key}']} of {arms[arm]['n_runs']} runs "
+                    f"censored on the {what} time (seeds {arms[arm][f'censored{key}_seeds']}); "
+                    "they enter every statistic at their last evaluated step, a lower bound "
+                    "on their true time."
+                )
     result = {
         "schema_version": SCHEMA_VERSION,
         "scenario": inputs.scenario,
@@ -649,13 +698,22 @@ def compare(inputs: ComparisonInputs) -> dict[str, Any]:
                 f"{inputs.max_collision:.2f}; right-censored at the last evaluated step "
                 "when never reached"
             ),
+            "hold_fraction": inputs.hold_fraction,
+            "held_definition": (
+                f"first evaluation step that meets the bar and from which at least "
+                f"{inputs.hold_fraction:.0%} of all evaluations to the end of the run (that "
+                f"one included, at least {inputs.k} of them) meet it; right-censored at the "
+                "last evaluated step when there is none"
+            ),
+            "verdict_on": "held",
         },
         "auc_span": {"start": 0, "max_steps": max_steps, "note": auc_note},
         "runs": runs,
         "arms": arms,
         "ratio": ratio,
+        "ratio_held": ratio_held,
         "verdict": verdict,
-        "step_countings": _step_countings(ft, bl, inputs),
+        "step_countings": _step_countings(held["finetuned"], held["baseline"], inputs),
         "success_curves": _success_bands(inputs),
         "notes": notes,
     }
@@ -695,18 +753,22 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def summary_markdown(result: Mapping[str, Any]) -> str:
     """The verdict sentence and the per-arm summary table (for the Dagster UI too)."""
-    lb = {arm: ">= " if result["arms"][arm]["time_to_threshold"]["is_lower_bound"] else ""
-          for arm in ARMS}
+
+    def times(t: Mapping[str, Any], key: str) -> str:
+        lb = ">= " if t["is_lower_bound"] else ""
+        return f"{lb}{_steps(t[key])} [{_steps(t[key + '_ci'][0])}, {_steps(t[key + '_ci'][1])}]"
+
     rows = []
     for arm in ARMS:
         a = result["arms"][arm]
-        t = a["time_to_threshold"]
+        held, kinrow = a["time_to_held_threshold"], a["time_to_threshold"]
         rows.append([
             arm,
             str(a["n_runs"]),
-            f"{lb[arm]}{_steps(t['iqm'])} [{_steps(t['iqm_ci'][0])}, {_steps(t['iqm_ci'][1])}]",
-            f"{lb[arm]}{_steps(t['median'])} "
-            f"[{_steps(t['median_ci'][0])}, {_steps(t['median_ci'][1])}]",
+            times(held, "iqm"),
+            times(held, "median"),
+            f"{a['n_censored_held']} of {a['n_runs']}",
+            times(kinrow, "iqm"),
             f"{a['n_censored']} of {a['n_runs']}",
             _ci(a["held_after_threshold"]),
             _ci(a["jumpstart"]),
@@ -714,9 +776,12 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
             _ci(a["final_success"]),
             _ci(a["final_collision"]),
         ])
+    k = result["threshold"]["k"]
     header = [
-        "arm", "seeds", "time to threshold, IQM [95% CI]", "median [95% CI]", "censored",
-        "bar held after threshold", "jumpstart", f"AUC of success (0-{result['auc_span']['max_steps']})",
+        "arm", "seeds", "held time to threshold, IQM [95% CI]", "median [95% CI]",
+        "censored (held)", f"{k} in a row, IQM [95% CI]", f"censored ({k} in a row)",
+        f"bar held after {k} in a row", "jumpstart",
+        f"AUC of success (0-{result['auc_span']['max_steps']})",
         "final success", "final collision",
     ]
     head, rest = result["verdict"]["sentence"].split(": ", 1)  # "Target met" / "Target NOT met"
@@ -725,24 +790,31 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
 
 def _ratio_section(result: Mapping[str, Any]) -> list[str]:
     target = result["inputs"]["ratio_target"]
+    k = result["threshold"]["k"]
     rows = []
-    for st, label in _STAT_LABEL.items():
-        r = result["ratio"][st]
-        if r is None:
-            rows.append([label, "undefined", "-", "a baseline run reached the threshold at step 0"])
-            continue
-        rows.append([
-            label, f"{r['point']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-            _BOUND_READING[r["bound"]],
-        ])
+    for key, what in (("ratio_held", "reached and held"), ("ratio", f"{k} in a row")):
+        for st, label in _STAT_LABEL.items():
+            r = result[key][st]
+            if r is None:
+                rows.append([what, label, "undefined", "-",
+                             "a baseline run reached the threshold at step 0"])
+                continue
+            rows.append([
+                what, label, f"{r['point']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+                _BOUND_READING[r["bound"]],
+            ])
     return [
         "## Ratio fine-tuned / baseline (fine-tuning steps only)",
         "",
-        *_table(["statistic", "ratio", "95% CI (stratified bootstrap)", "reading"], rows),
+        *_table(["time to threshold", "statistic", "ratio", "95% CI (stratified bootstrap)",
+                 "reading"], rows),
         "",
         f"Target: ratio <= {target:.2f}, judged on the CI upper bound of the "
-        f"{_STAT_LABEL[result['verdict']['statistic']]} ratio. A ratio that is only a lower "
-        "bound, or a fine-tuned arm that never reaches the threshold, never meets it.",
+        f"{_STAT_LABEL[result['verdict']['statistic']]} ratio of the reached-and-held time. "
+        "A ratio that is only a lower bound, or a fine-tuned arm that never reaches and holds "
+        f"the threshold, never meets it. The {k}-in-a-row ratio is shown for comparison with "
+        "the field's usual definition: where the two differ, a run touched the bar and did "
+        "not keep it.",
         "",
     ]
 
@@ -754,21 +826,27 @@ def _per_seed_section(result: Mapping[str, Any]) -> list[str]:
             r = result["runs"][arm][str(seed)]
             coll = r["collision_at_threshold"]
             rows.append([
-                str(seed), arm, _ttt(r["time_to_threshold"]),
+                str(seed), arm, _ttt(r["time_to_held_threshold"]),
+                _rate(r["held_after_held_threshold"]),
+                _ttt(r["time_to_threshold"]),
                 "n/a (censored)" if r["time_to_threshold"]["censored"] else _rate(coll),
                 _rate(r["held_after_threshold"]), _rate(r["min_success_after_threshold"]),
                 _rate(r["jumpstart"]), _rate(r["auc_success"], 3), _rate(r["final_success"]),
                 _rate(r["final_collision"]), str(r["final_timesteps"]),
             ])
+    k = result["threshold"]["k"]
     header = [
-        "seed", "arm", "time to threshold (steps)", "collision at threshold", "bar held after",
-        "lowest success after", "jumpstart", "AUC", "final success", "final collision",
+        "seed", "arm", "held time to threshold (steps)", "bar held after held time",
+        f"{k} in a row (steps)", "collision at it", "bar held after it",
+        "lowest success after it", "jumpstart", "AUC", "final success", "final collision",
         "last evaluated step",
     ]
     return [
         "## Per seed", "", *_table(header, rows), "",
-        "*Bar held after*: the share of evaluations from the threshold step on that meet the "
-        "bar; *lowest success after*: the lowest success among them (n/a when censored).", "",
+        "*Bar held after*: the share of evaluations from that threshold step on that meet the "
+        "bar (at least the hold fraction for the held time, by its definition); *lowest "
+        f"success after it*: the lowest success from the {k}-in-a-row step on (n/a when "
+        "censored).", "",
     ]
 
 
@@ -795,7 +873,7 @@ def _countings_section(result: Mapping[str, Any]) -> list[str]:
         f"<= {target:.2f}?",
     ]
     return [
-        "## Step countings (REFERENCE §5)", "", *_table(header, rows), "",
+        "## Step countings (REFERENCE §5, held time)", "", *_table(header, rows), "",
         sc["explanation"], "",
     ]
 
@@ -828,7 +906,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"scratch), matched seeds {seeds}.",
         "",
         summary_markdown(result),
-        f"Threshold: {result['threshold']['definition']}. Censored runs are shown as "
+        f"Held time to threshold (the verdict's): {result['threshold']['held_definition']}. "
+        f"{result['threshold']['k']} in a row: {result['threshold']['definition']}. "
+        "Censored runs are shown as "
         "`> N (censored)` with N their last evaluated step; a time marked `>=` is a lower "
         "bound because some runs were censored. Rates are means over seeds [95% bootstrap "
         "CI].",
@@ -896,25 +976,16 @@ def success_curves_png(result_or_inputs: Mapping[str, Any] | ComparisonInputs) -
     return _png(fig)
 
 
-def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
-    """Per seed, both arms' time to threshold as paired bars; censored runs hollow and
-    hatched up to their last evaluated step, with an arrow and "censored" above.
-
-    :param result: a :func:`compare` result.
-    :return: PNG bytes.
-    """
+def _ttt_panel(ax: Any, result: Mapping[str, Any], key: str, ratio_key: str, what: str,
+               top: float) -> None:
+    """One panel of :func:`time_to_threshold_png`: paired bars per seed for ``key``."""
     seeds = result["seeds"]
     x = np.arange(len(seeds), dtype=np.float64)
     width = 0.38
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(seeds) + 2.0), 4.0))
-    top = max(
-        result["runs"][arm][str(s)]["time_to_threshold"]["time"] for arm in ARMS for s in seeds
-    )
-    top = max(float(top), 1.0)
     for offset, arm in zip((-width / 2, width / 2), ARMS, strict=True):
         color = _COLORS[arm]
         for xi, seed in zip(x + offset, seeds, strict=True):
-            r = result["runs"][arm][str(seed)]["time_to_threshold"]
+            r = result["runs"][arm][str(seed)][key]
             if not r["censored"]:
                 ax.bar(xi, r["steps"], width, color=color, edgecolor=color)
                 continue
@@ -924,8 +995,35 @@ def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
                         arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
             ax.text(xi, h + 0.13 * top, "censored", ha="center", va="bottom", fontsize=7,
                     color=color)
-        level = result["arms"][arm]["time_to_threshold"]["iqm"]
-        ax.axhline(level, color=color, ls=":", lw=1)
+        ax.axhline(result["arms"][arm][key]["iqm"], color=color, ls=":", lw=1)
+    ax.set_xticks(x, [str(s) for s in seeds])
+    ax.set_xlabel("seed")
+    ax.set_ylim(0, top * 1.25)
+    ratio = result[ratio_key][result["verdict"]["statistic"]]
+    ratio_txt = "undefined" if ratio is None else f"{ratio['point']:.3f} ({ratio['bound']})"
+    ax.set_title(f"{what}; ratio {ratio_txt}", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
+    """Per seed, both arms' time to threshold as paired bars, reached and held (left, the
+    verdict's) and k in a row (right); censored runs hollow and hatched up to their last
+    evaluated step, with an arrow and "censored" above.
+
+    :param result: a :func:`compare` result.
+    :return: PNG bytes.
+    """
+    seeds = result["seeds"]
+    keys = ("time_to_held_threshold", "time_to_threshold")
+    top = max(
+        result["runs"][arm][str(s)][key]["time"] for key in keys for arm in ARMS for s in seeds
+    )
+    top = max(float(top), 1.0)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * max(4.0, 0.9 * len(seeds) + 1.6), 4.0),
+                             sharey=True)
+    _ttt_panel(axes[0], result, keys[0], "ratio_held", "reached and held (verdict)", top)
+    _ttt_panel(axes[1], result, keys[1], "ratio", f"{result['threshold']['k']} in a row", top)
+    axes[0].set_ylabel("environment steps to threshold")
     handles = [
         Patch(color=_COLORS["finetuned"], label="finetuned: reached"),
         Patch(color=_COLORS["baseline"], label="baseline: reached"),
@@ -933,16 +1031,9 @@ def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
               label="censored (bar = last evaluated step)"),
         Line2D([], [], color="gray", ls=":", label="arm IQM"),
     ]
-    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=2, frameon=False)
-    ax.set_xticks(x, [str(s) for s in seeds])
-    ax.set_xlabel("seed")
-    ax.set_ylabel("environment steps to threshold")
-    ax.set_ylim(0, top * 1.25)
-    ratio = result["ratio"][result["verdict"]["statistic"]]
-    ratio_txt = "undefined" if ratio is None else f"{ratio['point']:.3f} ({ratio['bound']})"
-    ax.set_title(f"{result['scenario']}: time to threshold per seed; ratio {ratio_txt}")
-    ax.grid(axis="y", alpha=0.3)
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=4, frameon=False)
+    fig.suptitle(f"{result['scenario']}: time to threshold per seed")
+    fig.subplots_adjust(bottom=0.24, top=0.85)
     return _png(fig)
 
 

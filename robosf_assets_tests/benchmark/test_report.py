@@ -246,4 +246,86 @@ def test_held_after_threshold_shows_a_run_that_drifts_off_the_bar() -> None:
     assert steady["held_after_threshold"] == 1.0 and steady["min_success_after_threshold"] == 0.95
     censored = compare(inputs({s: curve(None) for s in SEEDS}, bl))["runs"]["finetuned"]["0"]
     assert censored["held_after_threshold"] is None and censored["min_success_after_threshold"] is None
-    assert "| 0 | finetuned | 0 | 0.02 | 0.45 | 0.85 |" in render_markdown(result)
+    # the held time sees the drift that 3 in a row does not: seed 0 never held the bar
+    assert run["time_to_held_threshold"] == {"steps": None, "censored": True,
+                                             "censored_at": 500_000, "time": 500_000}
+    assert run["held_after_held_threshold"] is None
+    assert steady["time_to_held_threshold"]["steps"] == 100_000
+    assert steady["held_after_held_threshold"] == 1.0
+    ft_arm = result["arms"]["finetuned"]
+    assert ft_arm["n_censored"] == 0 and ft_arm["n_censored_held"] == 1
+    assert ft_arm["censored_held_seeds"] == [0]
+    assert result["ratio"]["iqm"]["bound"] == "exact"
+    assert result["ratio_held"]["iqm"]["bound"] == "lower"
+    v = result["verdict"]
+    assert v["threshold"] == "held" and v["bound"] == "lower" and not v["target_met"]
+    assert "never reached the threshold and held it (seeds [0])" in v["sentence"]
+    md = render_markdown(result)
+    assert "| 0 | finetuned | > 500000 (censored) | n/a | 0 | 0.02 | 0.45 | 0.85 |" in md
+
+
+def test_verdict_is_judged_on_the_held_time() -> None:
+    """A fine-tuned arm that starts on the bar and loses it for a while: 3 in a row reads
+    step 0 (ratio 0), the held time reads where it regained the bar for good."""
+    ft, bl = known_arms()
+    for s in SEEDS:
+        rows = curve(0, end=1_000_000, start_success=0.95)
+        for row in rows[3:7]:  # 150k-300k: off the bar; from 350k on it holds
+            row.update(success=0.80, collision=0.10)
+        ft[s] = rows
+    bl = {s: curve(400_000, end=1_000_000) for s in SEEDS}
+    result = compare(inputs(ft, bl))
+    assert result["ratio"]["iqm"]["point"] == 0.0
+    held = result["ratio_held"]["iqm"]
+    assert held["point"] == pytest.approx(350_000 / 400_000) and held["bound"] == "exact"
+    v = result["verdict"]
+    assert v["point"] == held["point"] and not v["target_met"]
+    assert "exceeds the target 0.70" in v["sentence"]
+    assert result["step_countings"]["countings"]["a"]["ratio"]["point"] == held["point"]
+    run = result["runs"]["finetuned"]["2"]
+    assert run["time_to_held_threshold"]["steps"] == 350_000
+    assert run["held_after_held_threshold"] == 1.0
+    assert run["held_after_threshold"] == pytest.approx(17 / 21)
+    md = render_markdown(result)
+    assert "| reached and held | IQM | 0.875 |" in md and "| 3 in a row | IQM | 0.000 |" in md
+    assert result["threshold"]["hold_fraction"] == 0.9
+    assert "at least 90% of all evaluations" in result["threshold"]["held_definition"]
+
+
+def test_hold_fraction_is_validated_recorded_and_recomputed(tmp_path: Path, saved, capsys) -> None:
+    with pytest.raises(ValueError, match="hold_fraction"):
+        inputs(*known_arms(), hold_fraction=0.0)
+    inp = load_inputs_from_dirs("crossing", *saved, 50_000, 1_000_000, hold_fraction=0.8, **FAST)
+    out = tmp_path / "report"
+    write_report(out, inp, compare(inp))
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema_version"] == 3 and report["inputs"]["hold_fraction"] == 0.8
+    assert recompute_main([str(out)]) == 0
+    capsys.readouterr()
+    # the held time changes when a late evaluation is lost; recompute names the field
+    path = saved[0][2] / "curve.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows[2:5]:  # 100k-200k off the bar: it is held (and 3 in a row) from 250k
+        row["success"] = 0.5
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert recompute_main([str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "runs.finetuned.2.time_to_held_threshold.steps: report 100000, recomputed 250000" in printed
+
+
+def test_summary_rows_use_the_held_ratio() -> None:
+    from robosf_assets.benchmark.summary import summary_markdown as table
+    from robosf_assets.benchmark.summary import summary_rows
+
+    ft, bl = known_arms()
+    for s in SEEDS:  # on the bar 0-100k, off it 150k-250k, on it from 300k
+        ft[s] = curve(0, start_success=0.95)
+        for row in ft[s][3:6]:
+            row.update(success=0.5)
+    result = compare(inputs(ft, bl))
+    [row] = summary_rows({"crossing": result})
+    assert row["ratio"] == result["ratio_held"]["iqm"]["point"]
+    assert row["ratio_k_in_a_row"] == result["ratio"]["iqm"]["point"]
+    assert (row["ratio"], row["ratio_k_in_a_row"]) == (0.75, 0.0)
+    assert row["finetuned_held_after_held"] == 1.0
+    assert "(held time)" in table([row], 0.7)
