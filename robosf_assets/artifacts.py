@@ -9,7 +9,9 @@ Every file the project produces goes through this module, so the rules hold in o
   no-clobber commit is a hard link, which the kernel refuses atomically when the name is
   taken, so two concurrent writers cannot both "win".
 - Run directories and iteration directories are claimed with an exclusive ``os.mkdir``,
-  so two concurrent runs never share a directory.
+  so two concurrent runs never share a directory. A resumable run directory is held with
+  an OS lock (``flock``) that dies with its process, so a killed run's directory is free
+  for the retry at once and two live processes can never both hold it.
 - Every artefact directory holds a ``manifest.json``: what produced it (config, seeds, git
   revision, package versions, host), what it holds (each file's size and sha256) and how
   long it took. :func:`verify_manifest` checks a directory against its manifest.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import errno
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -38,6 +41,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -47,9 +51,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ABANDONED_NAME",
     "DEFAULT_PACKAGES",
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA_VERSION",
+    "abandon_run_dir",
     "atomic_save",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -57,14 +63,17 @@ __all__ = [
     "build_manifest",
     "dumps_json",
     "git_revision",
+    "holds_run_dir",
     "is_temp_name",
     "list_iterations",
     "new_run_dir",
     "new_run_id",
     "next_iteration_dir",
+    "open_resumable_run_dir",
     "output_root",
     "package_versions",
     "read_json",
+    "release_run_dir",
     "sha256_file",
     "to_jsonable",
     "verify_manifest",
@@ -423,40 +432,68 @@ RUN_KEY_NAME = "run_key.json"
 LOCK_NAME = ".lock"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# Run-directory locks held by this process: run dir -> open fd of its lock file. The lock
+# is an OS lock (``flock``) on that open file description, so it is released by the kernel
+# when the process dies, however it dies; the lock file itself is never removed (removing
+# it would let a newcomer lock a fresh inode while an old holder keeps the old one).
+_HELD_LOCKS: dict[Path, int] = {}
+_HELD_LOCKS_GUARD = threading.Lock()
 
 
 def _try_lock(run_dir: Path) -> bool:
-    """Claim ``run_dir`` for this process; a lock left by a dead process is taken over."""
-    lock = run_dir / LOCK_NAME
-    for _ in range(2):
+    """Claim ``run_dir`` for this process with a non-blocking ``flock`` on its lock file.
+
+    Two processes (or two calls in one process) can never both hold it; a lock whose
+    holder died is free again. Returns ``False`` when someone else holds it.
+    """
+    key = run_dir.resolve()
+    with _HELD_LOCKS_GUARD:
+        if key in _HELD_LOCKS:
+            return False  # held by an earlier call of this process that is not finished
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _pid_alive(pid):
-                return False
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            return False  # the directory went away
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        try:  # for a human reading the directory; the lock itself is the flock
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
+        _HELD_LOCKS[key] = fd
         return True
-    return False
+
+
+def holds_run_dir(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether this process holds the lock of ``run_dir``."""
+    with _HELD_LOCKS_GUARD:
+        return Path(run_dir).resolve() in _HELD_LOCKS
 
 
 def release_run_dir(run_dir: str | os.PathLike[str]) -> None:
-    """Drop the lock taken by :func:`open_resumable_run_dir`."""
-    (Path(run_dir) / LOCK_NAME).unlink(missing_ok=True)
+    """Drop the lock taken by :func:`open_resumable_run_dir` (no-op if not held)."""
+    with _HELD_LOCKS_GUARD:
+        fd = _HELD_LOCKS.pop(Path(run_dir).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+ABANDONED_NAME = "abandoned.json"
+
+
+def abandon_run_dir(run_dir: str | os.PathLike[str], reason: str) -> Path:
+    """Mark an unfinished run directory as never to be resumed (it is kept for inspection).
+
+    :func:`open_resumable_run_dir` skips it from then on, so the next retry starts a fresh
+    run directory instead of failing on the same damage forever.
+    """
+    path = Path(run_dir) / ABANDONED_NAME
+    atomic_write_json(path, {"reason": reason, "at": _iso_utc(time.time()), "pid": os.getpid()}, overwrite=True)
+    return path
 
 
 def open_resumable_run_dir(
@@ -468,11 +505,13 @@ def open_resumable_run_dir(
 ) -> tuple[Path, bool]:
     """A run directory for work that can resume after an interruption.
 
-    Returns the newest *unfinished* run directory (no ``manifest.json`` yet) of
-    ``<root>/<kind>/<partition>/`` whose ``run_key.json`` equals ``run_key`` and which no
-    live process holds, and ``True``; otherwise a fresh :func:`new_run_dir` holding
-    ``run_key.json``, and ``False``. The directory is locked for this process until
-    :func:`release_run_dir`; a lock left by a killed process is taken over.
+    Returns the newest *unfinished* run directory (no ``manifest.json`` yet, not marked
+    :func:`abandon_run_dir`) of ``<root>/<kind>/<partition>/`` whose ``run_key.json``
+    equals ``run_key`` and whose lock nobody holds, and ``True``; otherwise a fresh
+    :func:`new_run_dir` holding ``run_key.json``, and ``False``. The directory is locked
+    (``flock`` on ``.lock``) until :func:`release_run_dir` or the end of this process, so
+    a lock left by a killed process is free at once and two live processes never share a
+    directory.
 
     :param run_key: what makes two runs the same work (config, seeds, inputs' checksums).
     """
@@ -481,18 +520,27 @@ def open_resumable_run_dir(
     parent = base / _check_component(kind, "kind") / _check_component(partition, "partition")
     if parent.is_dir():
         for run_dir in sorted((p for p in parent.iterdir() if p.is_dir()), reverse=True):
-            if is_temp_name(run_dir.name) or (run_dir / MANIFEST_NAME).exists():
+            if is_temp_name(run_dir.name) or not _resumable(run_dir, key):
                 continue
-            try:
-                same = read_json(run_dir / RUN_KEY_NAME) == key
-            except (OSError, ValueError):
-                continue
-            if same and _try_lock(run_dir):
-                return run_dir, True
+            if _try_lock(run_dir):
+                # re-check under the lock: it may have finished or been abandoned meanwhile
+                if _resumable(run_dir, key):
+                    return run_dir, True
+                release_run_dir(run_dir)
     run_dir = new_run_dir(kind, partition, root=root)
-    _try_lock(run_dir)
+    if not _try_lock(run_dir):  # cannot happen: nobody else knows this directory yet
+        raise RuntimeError(f"could not lock the new run directory {run_dir}")
     atomic_write_json(run_dir / RUN_KEY_NAME, key)
     return run_dir, False
+
+
+def _resumable(run_dir: Path, key: Any) -> bool:
+    if (run_dir / MANIFEST_NAME).exists() or (run_dir / ABANDONED_NAME).exists():
+        return False
+    try:
+        return read_json(run_dir / RUN_KEY_NAME) == key
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
 
 
 def _iteration_pattern(prefix: str) -> re.Pattern[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -406,7 +407,9 @@ def test_verify_manifest_rejects_paths_outside(tmp_path):
 # ---- resumable run directories ---------------------------------------------------------
 
 from robosf_assets.artifacts import (
+    abandon_run_dir,
     build_manifest,
+    holds_run_dir,
     open_resumable_run_dir,
     release_run_dir,
     write_manifest,
@@ -417,8 +420,12 @@ def test_resumable_run_dir_is_reused_until_finished(tmp_path):
     key = {"scenario": "crossing", "seed": 1, "budget": 100}
     first, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
     assert not resumed and (first / "run_key.json").is_file()
-    # the first process still holds it (same pid: reclaimable), so simulate a dead holder
-    (first / ".lock").write_text("999999999")
+    assert holds_run_dir(first)
+    # held (even by this very process): a second caller never shares it
+    busy, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
+    assert not resumed and busy != first
+    release_run_dir(first)
+    assert not holds_run_dir(first)
     again, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
     assert resumed and again == first
     # a different key never reuses it
@@ -426,17 +433,79 @@ def test_resumable_run_dir_is_reused_until_finished(tmp_path):
     assert not resumed and other != first
     # once finished (manifest written) a new run starts
     release_run_dir(first)
+    release_run_dir(busy)
     manifest = build_manifest(kind="experts", partition="crossing", config=key, seeds=[1], artifact_dir=first,
                               started_at=0.0)
     assert ".lock" not in {f["path"] for f in manifest["files"]}
     write_manifest(first, manifest)
+    other_unfinished, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
+    assert resumed and other_unfinished == busy
+    abandon_run_dir(busy, "test")
+    release_run_dir(busy)
     fresh, resumed = open_resumable_run_dir("experts", "crossing", key, root=tmp_path)
-    assert not resumed and fresh != first
+    assert not resumed and fresh not in (first, busy)
+    release_run_dir(fresh)
 
 
-def test_resumable_run_dir_held_by_a_live_process_is_not_shared(tmp_path):
+def test_stale_pid_or_empty_lock_files_do_not_block_and_abandoned_dirs_are_skipped(tmp_path):
     key = {"k": 1}
     first, _ = open_resumable_run_dir("experts", "p", key, root=tmp_path)
-    (first / ".lock").write_text("1")  # pid 1 is alive
-    second, resumed = open_resumable_run_dir("experts", "p", key, root=tmp_path)
-    assert not resumed and second != first
+    release_run_dir(first)
+    for content in ("", "1", "999999999", "garbage"):  # what pid-file locks would misread
+        (first / ".lock").write_text(content)
+        again, resumed = open_resumable_run_dir("experts", "p", key, root=tmp_path)
+        assert resumed and again == first
+        release_run_dir(again)
+    abandon_run_dir(first, "damaged by a test")
+    fresh, resumed = open_resumable_run_dir("experts", "p", key, root=tmp_path)
+    assert not resumed and fresh != first
+    release_run_dir(fresh)
+
+
+def _forked_openers(root, n):
+    """Fork ``n`` children that open the run directory at the same moment (released by one
+    write to a shared pipe), report (name, resumed) and hold it until SIGKILLed."""
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:  # child: nothing of pytest may run here
+            try:
+                os.close(go_w)
+                os.read(go_r, 1)
+                run_dir, resumed = open_resumable_run_dir("experts", "p", {"k": 1}, root=root)
+                os.write(out_w, f"{run_dir.name} {int(resumed)}\n".encode())
+                time.sleep(60)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    os.close(go_r)
+    os.close(out_w)
+    os.write(go_w, b"x" * n)
+    os.close(go_w)
+    with os.fdopen(out_r) as fh:
+        got = [fh.readline().split() for _ in range(n)]
+    return pids, got
+
+
+def test_concurrent_takeovers_of_a_dead_holders_dir_never_share_it(tmp_path):
+    """Many rounds: a run directory whose holder was SIGKILLed (its lock file left behind,
+    empty or with a dead pid) and several processes reopening it at the same moment."""
+    import signal
+
+    key = {"k": 1}
+    dead, _ = open_resumable_run_dir("experts", "p", key, root=tmp_path)
+    release_run_dir(dead)
+    for round_ in range(12):
+        (dead / ".lock").write_text("" if round_ % 2 else "999999999")
+        pids, got = _forked_openers(tmp_path, 6)
+        for pid in pids:  # the holders die, their locks with them
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        names = [g[0] for g in got]
+        assert len(set(names)) == len(names), f"round {round_}: two live processes shared a directory: {got}"
+        assert sum(int(g[1]) for g in got) == 1 and dead.name in names, f"round {round_}: {got}"
+        for name in names:
+            if name != dead.name:  # the fresh directories of this round are not reused
+                abandon_run_dir(dead.parent / name, "extra run of a test round")

@@ -79,7 +79,7 @@ def test_dataset_checks_fail_honestly_on_a_too_small_dataset(instance, output):
 
 def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, output):
     """A run killed mid-training leaves checkpoints and no manifest; the next materialisation resumes."""
-    from robosf_assets.artifacts import open_resumable_run_dir
+    from robosf_assets.artifacts import open_resumable_run_dir, release_run_dir
     from robosf_assets.defs.config import ExpertConfig
     from robosf_assets.training.ppo import train_ppo
 
@@ -89,7 +89,7 @@ def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, 
     assert not resumed
     # the "killed" run got half way: a checkpoint at 512 steps, no model validated, no manifest
     train_ppo(train_config.model_copy(update={"total_timesteps": 512}), run_dir)
-    (run_dir / ".lock").write_text("999999999")  # its process is gone
+    release_run_dir(run_dir)  # its process is gone, and its flock with it
 
     result = dg.materialize([expert_policy], partition_key=SCENARIO, instance=instance,
                             resources={"output": output}, run_config={"ops": {"expert_policy": {"config": cfg}}})
