@@ -1,27 +1,65 @@
-"""PPO fine-tuning from a BC policy, with a critic warm-up, and PPO from scratch.
+"""PPO fine-tuning from a BC policy, and PPO from scratch.
 
 Fine-tuning starts PPO from the BC policy (every state_dict key matched, the critic
 already regressed onto the demonstrations' returns, ``log_std`` reset: see
-:mod:`robosf_assets.training.bc`). For the first ``critic_warmup_steps`` env steps the
-actor is frozen: PPO's updates then only fit the critic to the fine-tuning policy's own
-returns, so the first policy-gradient steps are taken with a sensible advantage
-estimate instead of tearing the cloned actor apart (REFERENCE §6). Everything else is
-the same PPO, hyperparameters, budget, seeds and evaluation schedule as the baseline,
-optionally with a scaled learning rate (``learning_rate_scale``, 1 by default), so the
-two arms differ only in their start and the warm-up.
+:mod:`robosf_assets.training.bc`). Three optional mechanisms keep the cloned start
+(REFERENCE §6, §10), each a :class:`FinetuneConfig` field and one callback:
 
-What was measured (full profile, 163,840 steps, evaluations of 100 episodes every 4,096
-steps, seeds 0-1 of crossing and bottleneck): with an 8,192-step warm-up the cloned
-policy drifted from 0.99 success to 0.84-0.93 within 160k steps, at the baseline's
-learning rate and at a tenth of it alike; with a 40,960-step warm-up it held 0.92-0.99
-(mean 0.97-0.99). The warm-up is therefore 40,960 steps in the full profile
-(:data:`CRITIC_WARMUP_STEPS`). Evaluations inside the warm-up see the frozen BC actor.
+- **Critic warm-up** (:class:`CriticWarmup`, WSRL / PIRLNav): for the first
+  ``critic_warmup_steps`` env steps the actor is frozen, so PPO's updates only fit the
+  critic to the fine-tuning policy's own returns and the first policy-gradient steps use
+  a sensible advantage estimate.
+- **Actor learning-rate ramp** (:class:`ActorLearningRateRamp`, PIRLNav): after the
+  warm-up the actor's learning rate rises linearly from 0 to the PPO rate over
+  ``actor_ramp_steps`` env steps, while the critic keeps the full rate.
+- **Decaying BC anchor** (:class:`BCAnchor`, DAPG): every PPO gradient step also descends
+  ``lambda * KL(pi_BC || pi)`` on states of the current rollout, with
+  ``lambda = anchor_coef * anchor_decay ** k`` and ``k`` the PPO iterations since the
+  warm-up ended.
+
+Everything else is the same PPO, hyperparameters, budget, seeds and evaluation schedule as
+the baseline, optionally with a scaled learning rate (``learning_rate_scale``), so the two
+arms differ only in their start and these mechanisms.
+
+How the ramp and the anchor reach SB3's PPO. SB3 has one Adam optimizer for actor and
+critic, rebuilds nothing after ``PPO.load`` (setting ``model.learning_rate`` then does
+nothing: the schedule is built once) and sets every parameter group's rate from its
+schedule at each ``train()`` call. Neither mechanism changes the optimizer, its parameter
+groups or the saved model (so checkpoints, resume and ``PPO.load`` work as before); both
+are torch optimizer step hooks registered by a callback at the start of ``learn()``:
+
+- the ramp scales the *update* of the actor's parameters: a pre-step hook keeps them, a
+  post-step hook sets ``p = p_before + f * (p_after - p_before)``. For Adam without weight
+  decay this is exactly a learning rate of ``f * lr`` for those parameters (Adam's step is
+  linear in the rate; its moments are updated either way, as with a per-group rate).
+  Scaling the actor's *gradients* instead would do nothing: Adam divides the gradient by
+  its own running scale.
+- the anchor adds the gradient of ``lambda * KL`` (on a minibatch of the rollout's
+  observations, ``anchor_batch_size`` rows, seeded) to PPO's gradient in a pre-step hook,
+  then clips the sum to ``max_grad_norm`` again, so one Adam step takes PPO's loss plus
+  the anchor term. The reference policy is the BC state handed to fine-tuning (with its
+  reset ``log_std``), rebuilt at every ``learn()``, so a resumed run anchors to BC too,
+  not to its checkpoint.
+
+What was measured for the warm-up (full profile, 163,840 steps, evaluations of 100
+episodes every 4,096 steps, seeds 0-1 of crossing and bottleneck): with an 8,192-step
+warm-up the cloned policy drifted from 0.99 success to 0.84-0.93 within 160k steps, at the
+baseline's learning rate and at a tenth of it alike; with a 40,960-step warm-up it held
+0.92-0.99 (mean 0.97-0.99). The warm-up is therefore 40,960 steps in the full profile
+(:data:`CRITIC_WARMUP_STEPS`). Evaluations inside the warm-up see the frozen BC actor. The
+ablation of the ramp and the anchor is ``python -m robosf_assets.bench.finetune_ablation``
+(docs/results/ablation/).
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -36,9 +74,12 @@ log = get_logger("training.finetune")
 CRITIC_WARMUP_STEPS: dict[str, int] = {"quick": 16_384, "full": 40_960}
 """Default critic warm-up per profile (quick: 4 of its 10 rollouts; full: 10 of 488)."""
 
+ANCHOR_MIN_WEIGHT = 1e-6
+"""Below this anchor weight the anchor step is skipped (its gradient is negligible)."""
+
 
 class FinetuneConfig(BaseModel):
-    """What fine-tuning adds to plain PPO."""
+    """What fine-tuning adds to plain PPO (see the module doc for each mechanism)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +94,28 @@ class FinetuneConfig(BaseModel):
         le=1,
         description="Multiplies the PPO learning rate schedule (start and end) while fine-tuning.",
     )
+    actor_ramp_steps: int = Field(
+        0,
+        ge=0,
+        description="Env steps after the warm-up over which the actor's learning rate rises linearly "
+        "from 0 to the PPO rate (the critic keeps the full rate); 0: no ramp.",
+    )
+    anchor_coef: float = Field(
+        0.0,
+        ge=0,
+        description="lambda0: weight of the KL(pi_BC || pi) anchor in the PPO loss at the first update "
+        "after the warm-up; 0: no anchor.",
+    )
+    anchor_decay: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description="lambda1: the anchor weight is multiplied by this per PPO iteration (rollout) "
+        "after the warm-up; 1: no decay.",
+    )
+    anchor_batch_size: int = Field(
+        256, ge=1, description="Rollout observations the anchor's KL is averaged over at each gradient step."
+    )
 
     def apply(self, config: TrainConfig) -> TrainConfig:
         """``config`` with the fine-tuning learning rate (what the run records and resumes with)."""
@@ -63,6 +126,56 @@ class FinetuneConfig(BaseModel):
             "learning_rate_final": None if final is None else final * self.learning_rate_scale,
         })})
 
+    def callbacks(
+        self, reference_state: Mapping[str, torch.Tensor] | None = None, seed: int = 0
+    ) -> list[BaseCallback]:
+        """One callback per enabled mechanism: the warm-up always, the ramp and the anchor
+        when configured (the anchor needs ``reference_state``, the BC policy's state)."""
+        out: list[BaseCallback] = [CriticWarmup(self.critic_warmup_steps)]
+        if self.actor_ramp_steps > 0:
+            out.append(ActorLearningRateRamp(self.critic_warmup_steps, self.actor_ramp_steps))
+        if self.anchor_coef > 0:
+            if reference_state is None:
+                raise ValueError("anchor_coef > 0 needs the BC policy state to anchor to")
+            out.append(BCAnchor(reference_state, self.critic_warmup_steps, self.anchor_coef,
+                                self.anchor_decay, self.anchor_batch_size, seed))
+        return out
+
+
+# ------------------------------------------------------------------ pure schedules
+
+
+def actor_lr_factor(steps: int, warmup_steps: int, ramp_steps: int) -> float:
+    """The actor's share of the PPO learning rate at an update after ``steps`` env steps.
+
+    0 during the warm-up (the actor is frozen then anyway); after it, rising linearly from
+    0 at ``warmup_steps`` to 1 at ``warmup_steps + ramp_steps``; 1 from then on (and at
+    once when ``ramp_steps`` is 0).
+    """
+    if steps < warmup_steps:
+        return 0.0
+    if ramp_steps <= 0:
+        return 1.0
+    return min(1.0, (steps - warmup_steps) / ramp_steps)
+
+
+def anchor_weight(steps: int, warmup_steps: int, rollout_size: int, coef: float, decay: float) -> float:
+    """``coef * decay ** k`` with ``k = (steps - warmup_steps) / rollout_size`` the PPO
+    iterations since the warm-up ended (DAPG's lambda0 * lambda1^iteration); 0 during the
+    warm-up, when the actor is frozen."""
+    if steps < warmup_steps or coef <= 0:
+        return 0.0
+    return float(coef * decay ** ((steps - warmup_steps) / rollout_size))
+
+
+def gaussian_kl(reference: Any, policy: Any, obs: torch.Tensor) -> torch.Tensor:
+    """Mean over ``obs`` of ``KL(reference(.|s) || policy(.|s))``, summed over action
+    dimensions (SB3 diagonal Gaussian policies); differentiable in ``policy`` only."""
+    with torch.no_grad():
+        ref = reference.get_distribution(obs).distribution
+    pi = policy.get_distribution(obs).distribution
+    return torch.distributions.kl_divergence(ref, pi).sum(dim=-1).mean()
+
 
 def actor_parameters(policy) -> list:
     """The parameters that decide actions: the actor's MLP, the action head and log_std."""
@@ -71,6 +184,9 @@ def actor_parameters(policy) -> list:
         + list(policy.action_net.parameters())
         + [policy.log_std]
     )
+
+
+# ------------------------------------------------------------------------ callbacks
 
 
 class CriticWarmup(BaseCallback):
@@ -99,11 +215,140 @@ class CriticWarmup(BaseCallback):
         return True
 
 
+class _StepHooks(BaseCallback):
+    """Base: torch step hooks on the PPO optimizer for the duration of one ``learn()``."""
+
+    def __init__(self) -> None:
+        super().__init__(verbose=0)
+        self._handles: list[Any] = []
+
+    def _hooks(self) -> tuple[Any, Any]:
+        """``(pre_hook, post_hook)``, either may be ``None``."""
+        raise NotImplementedError
+
+    def _on_training_start(self) -> None:
+        optimizer = self.model.policy.optimizer
+        pre, post = self._hooks()
+        if pre is not None:
+            self._handles.append(optimizer.register_step_pre_hook(pre))
+        if post is not None:
+            self._handles.append(optimizer.register_step_post_hook(post))
+
+    def _on_training_end(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class ActorLearningRateRamp(_StepHooks):
+    """After the warm-up, the actor's learning rate rises linearly from 0 over
+    ``ramp_steps`` env steps (:func:`actor_lr_factor`); the critic keeps the full rate.
+
+    :ivar factor: the factor of the last optimizer step (for tests and logs).
+    """
+
+    def __init__(self, warmup_steps: int, ramp_steps: int) -> None:
+        super().__init__()
+        self.warmup_steps = warmup_steps
+        self.ramp_steps = ramp_steps
+        self.factor = 0.0
+        self._before: list[torch.Tensor] | None = None
+
+    def _hooks(self) -> tuple[Any, Any]:
+        params = actor_parameters(self.model.policy)
+
+        def pre(optimizer, args, kwargs) -> None:
+            self.factor = actor_lr_factor(self.model.num_timesteps, self.warmup_steps, self.ramp_steps)
+            moving = self.factor < 1.0 and params[0].requires_grad  # frozen: nothing to scale
+            self._before = [p.detach().clone() for p in params] if moving else None
+
+        def post(optimizer, args, kwargs) -> None:
+            if self._before is None:
+                return
+            with torch.no_grad():
+                for p, old in zip(params, self._before, strict=True):
+                    p.copy_(old + self.factor * (p - old))
+            self._before = None
+
+        return pre, post
+
+    def _on_rollout_start(self) -> None:
+        self.logger.record("train/actor_lr_factor", self.factor)
+
+
+class BCAnchor(_StepHooks):
+    """Adds ``lambda * KL(pi_BC || pi)`` (:func:`anchor_weight`, :func:`gaussian_kl`) to
+    every PPO gradient step after the warm-up, on ``batch_size`` observations of the
+    current rollout drawn with a seeded generator.
+
+    :ivar last_weight: anchor weight of the last step (0 when skipped).
+    :ivar last_kl: KL to the BC policy measured at the last anchored step.
+    """
+
+    def __init__(self, reference_state: Mapping[str, torch.Tensor], warmup_steps: int, coef: float,
+                 decay: float, batch_size: int = 256, seed: int = 0) -> None:
+        super().__init__()
+        self.reference_state = dict(reference_state)
+        self.warmup_steps = warmup_steps
+        self.coef = coef
+        self.decay = decay
+        self.batch_size = batch_size
+        self.seed = seed
+        self.last_weight = 0.0
+        self.last_kl = float("nan")
+        self.reference = None
+
+    def _hooks(self) -> tuple[Any, Any]:
+        policy = self.model.policy
+        self.reference = copy.deepcopy(policy)
+        self.reference.load_state_dict(self.reference_state, strict=True)
+        self.reference.set_training_mode(False)
+        for p in self.reference.parameters():
+            p.requires_grad_(False)
+        params = actor_parameters(policy)
+        rng = np.random.default_rng([self.seed, int(self.model.num_timesteps)])
+
+        def pre(optimizer, args, kwargs) -> None:
+            model = self.model
+            w = anchor_weight(model.num_timesteps, self.warmup_steps, model.n_steps * model.n_envs,
+                              self.coef, self.decay)
+            if w < ANCHOR_MIN_WEIGHT or not params[0].requires_grad:
+                self.last_weight = 0.0
+                return
+            buf = model.rollout_buffer.observations
+            flat = buf.reshape(-1, buf.shape[-1])
+            idx = rng.integers(0, len(flat), size=min(self.batch_size, len(flat)))
+            obs = torch.as_tensor(flat[idx], device=policy.device)
+            with torch.enable_grad():
+                kl = gaussian_kl(self.reference, policy, obs)
+                grads = torch.autograd.grad(w * kl, params, allow_unused=True)
+            with torch.no_grad():
+                for p, g in zip(params, grads, strict=True):
+                    if g is not None:
+                        p.grad = g.clone() if p.grad is None else p.grad + g
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), model.max_grad_norm)
+            self.last_weight, self.last_kl = w, float(kl.detach())
+
+        return pre, None
+
+    def _on_rollout_start(self) -> None:
+        self.logger.record("train/anchor_weight", self.last_weight)
+        self.logger.record("train/anchor_kl", self.last_kl)
+
+
+# ------------------------------------------------------------------------ the stage
+
+
 def finetune_from_bc(config: TrainConfig, finetune: FinetuneConfig, bc_policy_path: Path, run_dir: Path) -> TrainResult:
-    """PPO from the BC policy at ``bc_policy_path`` into ``run_dir`` (resumable)."""
+    """PPO from the BC policy at ``bc_policy_path`` into ``run_dir`` (resumable), with the
+    warm-up, ramp and anchor ``finetune`` configures."""
     state = load_policy_state(bc_policy_path)
     return train_ppo(
-        finetune.apply(config), run_dir, init_policy_state=state, callbacks=[CriticWarmup(finetune.critic_warmup_steps)]
+        finetune.apply(config), run_dir, init_policy_state=state,
+        callbacks=finetune.callbacks(state, seed=config.train_seed_base),
     )
 
 
