@@ -71,6 +71,30 @@ def threshold_summary(curve: Sequence[dict[str, Any]], min_success: float = 0.90
     }
 
 
+def give_up_callback(run_dir: Path, at_steps: int, min_success: float):
+    """An SB3 callback that stops training at ``at_steps`` if no curve evaluation so far has
+    reached ``min_success`` (a run stuck standing still is not worth its remaining budget)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from robosf_assets.training.ppo import read_curve
+
+    class GiveUp(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gave_up = False
+
+        def _on_step(self) -> bool:
+            if self.gave_up or self.num_timesteps < at_steps or self.n_calls % 64:
+                return True
+            curve = read_curve(run_dir / "curve.jsonl")
+            if curve and curve[-1]["timesteps"] >= at_steps and max(r["success"] for r in curve) < min_success:
+                self.gave_up = True
+                return False
+            return True
+
+    return GiveUp()
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     from robosf_assets.artifacts import atomic_write_json, atomic_write_text
     from robosf_assets.logging import configure_logging
@@ -94,7 +118,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         progress_interval_s=60.0,
     )
     name = args.name or f"{args.scenario}-s{args.seed}"
-    result = train_ppo(config, args.run_root / name)
+    callbacks = []
+    if args.give_up_at:
+        callbacks.append(give_up_callback(args.run_root / name, args.give_up_at, args.give_up_below))
+    result = train_ppo(config, args.run_root / name, callbacks=callbacks)
     curve = result.curve
     out = args.out_dir / name
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +136,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "seed": args.seed,
         "timesteps_used": result.timesteps_used,
         "stopped_early": result.stopped_early,
+        "gave_up": bool(callbacks and callbacks[0].gave_up),
         "wall_time_s": result.wall_time_s,
         "eval_time_s": result.eval_time_s,
         "env_steps_per_s": result.env_steps_per_s,
@@ -154,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
                    help="stop once the bar held 3 evaluations in a row (no margin)")
     p.add_argument("--checkpoint-every", type=int, default=250_000)
+    p.add_argument("--give-up-at", type=int, default=None,
+                   help="stop at this step if no evaluation has reached --give-up-below success")
+    p.add_argument("--give-up-below", type=float, default=0.05)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="env override (JSON value)")
     p.add_argument("--ppo", action="append", default=[], metavar="NAME=VALUE", help="PPO hyperparameter (JSON value)")
     p.add_argument("--name", default=None, help="run name (default <scenario>-s<seed>)")

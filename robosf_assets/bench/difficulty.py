@@ -10,7 +10,9 @@ intervals:
 - ``scripted``: drives at the goal and ignores pedestrians (see :class:`ScriptedController`),
   the scenario's crowd;
 - ``scripted_empty``: the same controller with ``n_peds=0``: whether the goal is reachable
-  at all within the horizon.
+  at all within the horizon;
+- ``straight_empty`` (no target, shown with ``--controllers``): the same controller without
+  waypoints, straight at the goal, in the empty arena: on a detour scenario it shows the trap.
 
 Targets (issue 10): random <= 2% success; scripted <= 50% with the crowd and >= 95% in the
 empty arena. ``--out`` writes every number as JSON. Load the benchmark candidates with
@@ -41,6 +43,8 @@ these seeds would be validation seed ~90,000's, which no profile uses."""
 
 TARGETS = {"random": ("<=", 0.02), "scripted": ("<=", 0.50), "scripted_empty": (">=", 0.95)}
 """Success-rate targets per controller (issue 10 item 1)."""
+CONTROLLERS = (*TARGETS, "straight_empty")
+"""Every controller; those without a target are for information."""
 
 WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
     # (west route, east route): the scripted controller takes the side of the arena its
@@ -156,9 +160,13 @@ def _rates(scenario: str, controller: str, episodes: list, seconds: float) -> Ra
     coll = sum(bool(e.metrics["collision"]) for e in episodes)
     tout = sum(bool(e.metrics["timeout"]) for e in episodes)
     steps = [e.metrics["steps"] for e in episodes if e.metrics["success"]]
-    op, bar = TARGETS[controller]
     rate = succ / n
-    met = rate <= bar if op == "<=" else rate >= bar
+    if controller in TARGETS:
+        op, bar = TARGETS[controller]
+        met = rate <= bar if op == "<=" else rate >= bar
+        target = f"success {op} {bar:.2f}"
+    else:
+        met, target = True, "-"
     return Rates(
         scenario=scenario,
         controller=controller,
@@ -169,7 +177,7 @@ def _rates(scenario: str, controller: str, episodes: list, seconds: float) -> Ra
         collision_ci=wilson_interval(coll, n),
         timeout=tout / n,
         mean_steps_success=float(np.mean(steps)) if steps else None,
-        target=f"success {op} {bar:.2f}",
+        target=target,
         target_met=met,
         seconds=round(seconds, 2),
     )
@@ -182,18 +190,19 @@ def measure(
     n_envs: int = 16,
     **overrides: Any,
 ) -> Rates:
-    """Play ``n_episodes`` fresh episodes of ``scenario`` with ``controller`` (a key of :data:`TARGETS`)."""
-    if controller not in TARGETS:
-        raise ValueError(f"unknown controller {controller!r}; choose one of {sorted(TARGETS)}")
+    """Play ``n_episodes`` fresh episodes of ``scenario`` with ``controller`` (one of :data:`CONTROLLERS`)."""
+    if controller not in CONTROLLERS:
+        raise ValueError(f"unknown controller {controller!r}; choose one of {list(CONTROLLERS)}")
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
-    if controller == "scripted_empty":
+    if controller.endswith("_empty"):
         overrides = {**overrides, "n_peds": 0}
     env = make_vec_env(scenario, min(n_envs, n_episodes), 0, **overrides)
     if controller == "random":
         policy = RandomController(0)
     else:
-        policy = ScriptedController(env, WAYPOINTS.get(scenario, ()))
+        waypoints = () if controller == "straight_empty" else WAYPOINTS.get(scenario, ())
+        policy = ScriptedController(env, waypoints)
     started = time.perf_counter()
     episodes = run_episodes(env, policy, difficulty_seeds(n_episodes))
     return _rates(scenario, controller, episodes, time.perf_counter() - started)
@@ -206,7 +215,7 @@ def _fmt(r: Rates) -> str:
     return (
         f"| {r.scenario} | {r.controller} | {r.episodes} | {r.success:.3f} [{lo:.3f}, {hi:.3f}] | "
         f"{r.collision:.3f} [{clo:.3f}, {chi:.3f}] | {r.timeout:.3f} | {steps} | {r.target} | "
-        f"{'yes' if r.target_met else 'NO'} |"
+        f"{('yes' if r.target_met else 'NO') if r.target != '-' else '-'} |"
     )
 
 
@@ -225,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m robosf_assets.bench.difficulty", description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: every registered one)")
     parser.add_argument("--episodes", type=int, default=200, help="episodes per scenario and controller")
-    parser.add_argument("--controllers", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--controllers", nargs="+", default=list(TARGETS), choices=list(CONTROLLERS))
     parser.add_argument("--n-envs", type=int, default=16, help="worlds stepped together")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="env override for every scenario (SimParams or EnvConfig field), repeatable")
