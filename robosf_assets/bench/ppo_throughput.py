@@ -1,28 +1,38 @@
-"""PPO training throughput on our simulator against a zero-cost environment (the ceiling).
+"""PPO training throughput: old settings vs new, each against SB3's zero-cost ceiling.
 
-Issue 3's bar: PPO training env-steps/s (rollouts *and* updates) on ``make_vec_env`` within
-30% of what the same PPO reaches on an environment that costs nothing (REFERENCE §8 quotes
-~5,500 env-steps/s with 8 envs and ~7,100 with 16 on 2 cores). Both are measured side by
-side in one process, with the same hyperparameters (n_steps 256, 10 epochs, SB3's
-default batch size 64 and ``[64, 64]`` networks unless given), so machine load affects both.
-torch runs on the CPU with one thread by default, as ``TrainConfig.torch_threads`` does
-(``--torch-threads 0`` keeps torch's default; on 2 cores shared with the simulator's numba
-threads that oversubscribes the CPU and slows both arms).
+Issue 11's bar: PPO training on crossing at >= 12,000 env-steps/s per training process
+(one torch thread), and at least 0.75 of what SB3's PPO reaches, with the same settings,
+on an environment that costs nothing (the ceiling). For every settings arm -- ``old``
+(16 envs x 256 steps, batch 1024, 10 epochs, net 128x128: both profiles before issue 11)
+and ``new`` (the ``full`` profile's settings now, read from ``PROFILES``) -- and every
+scenario it measures side by side, in one process:
+
+- ``env only``: ``make_vec_env`` with the profile's env overrides (2 stacked frames) and
+  the arm's ``n_envs``, stepped with pre-generated random actions, no learning;
+- ``ppo``: env-steps/s of ``PPO.learn`` (rollouts *and* updates) on that env, with the
+  model built by :func:`robosf_assets.training.ppo.build_ppo` (the training code path);
+- ``ceiling``: plain SB3 ``PPO`` with the same settings on :class:`ZeroCostVecEnv`;
+- ``ratio``: ppo / ceiling; ``eval s``: one curve evaluation (the profile's episodes and
+  worlds, untrained policy) and ``eval %``: its share of wall time at the profile's
+  evaluation spacing and this ppo rate.
+
+Timing is interleaved: every model learns ``--steps / --rounds`` steps in turn, ``rounds``
+times, and each reports its median chunk, so a load spike from other work on the machine
+hits one chunk of every arm. With CUDA present each arm is also measured on the GPU
+(``--devices``). Nothing is cached: rerun it after a simulator or settings change.
 
 Run::
 
-    python -m robosf_assets.bench.ppo_throughput            # 30k steps per cell
-    python -m robosf_assets.bench.ppo_throughput --steps 100000 --n-envs 8 16
-
-Columns: ``env only`` is the simulator stepped with random actions and no learning;
-``ppo`` is env-steps/s of ``PPO.learn``; ``ratio`` is ours over the ceiling of the same
-``n_envs``; ``pass`` says whether the ratio is at least ``1 - 0.30``.
+    python -m robosf_assets.bench.ppo_throughput                       # crossing, old vs new
+    python -m robosf_assets.bench.ppo_throughput --scenarios crossing corridor --steps 60000
+    python -m robosf_assets.bench.ppo_throughput --settings old new '{"name": "e3", "n_epochs": 3}'
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,14 +41,20 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from robosf_assets.envs import list_scenarios, make_vec_env
+from robosf_assets.bench.settings import PPOSettings, parse_settings
+from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.robot_env import ACTION_SPACE, observation_space
 from robosf_assets.logging import configure_logging, get_logger
+from robosf_assets.threads import torch_threads as limited_threads
+from robosf_assets.training.config import TrainConfig, eval_episode_seeds, profile_config
+from robosf_assets.training.evaluation import evaluate_policy_episodes
 
 log = get_logger("bench.ppo_throughput")
 
-BAR = 0.30
-"""Ours may be at most this fraction slower than the ceiling."""
+MIN_RATIO = 0.75
+"""Issue 11: PPO on our env reaches at least this share of the zero-cost ceiling."""
+MIN_RATE = 12_000
+"""Issue 11: PPO env-steps/s per training process on crossing at the new settings."""
 
 
 class ZeroCostVecEnv(VecEnv):
@@ -91,25 +107,44 @@ class ZeroCostVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]
 
 
+def _silence(model: PPO) -> PPO:
+    # without a logger of its own, every learn() makes an empty /tmp/SB3-<date> folder
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    model.learn(total_timesteps=model.n_steps * model.env.num_envs)  # first torch calls, JIT
+    return model
+
+
 def make_ppo(
-    env: VecEnv, *, n_steps: int, batch_size: int, n_epochs: int, net_arch: list[int], seed: int = 0
+    env: VecEnv,
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_epochs: int,
+    net_arch: list[int],
+    seed: int = 0,
+    device: str = "cpu",
 ) -> PPO:
-    """The benchmarked PPO on ``env`` (CPU), warmed up by one rollout and update."""
+    """Plain SB3 PPO (``MlpPolicy``, separate actor and critic nets) on ``env``, warmed up
+    by one rollout and update: the ceiling's model."""
     model = PPO(
         "MlpPolicy",
         env,
         n_steps=n_steps,
         batch_size=batch_size,
         n_epochs=n_epochs,
-        policy_kwargs={"net_arch": net_arch},
+        policy_kwargs={"net_arch": {"pi": list(net_arch), "vf": list(net_arch)}},
         seed=seed,
-        device="cpu",
+        device=device,
         verbose=0,
     )
-    # without a logger of its own, every learn() makes an empty /tmp/SB3-<date> folder
-    model.set_logger(Logger(folder=None, output_formats=[]))
-    model.learn(total_timesteps=n_steps * env.num_envs)  # first torch calls; numba compiled
-    return model
+    return _silence(model)
+
+
+def make_training_ppo(config: TrainConfig, env: VecEnv) -> PPO:
+    """The model training builds (:func:`~robosf_assets.training.ppo.build_ppo`), warmed up."""
+    from robosf_assets.training.ppo import build_ppo
+
+    return _silence(build_ppo(config, env))
 
 
 def ppo_steps_per_s(model: PPO, steps: int) -> float:
@@ -137,124 +172,190 @@ def env_only_steps_per_s(env: VecEnv, steps: int, seed: int = 0) -> float:
 CEILING = "zero-cost (ceiling)"
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One measured combination: settings, device and the training config they give."""
+
+    settings: PPOSettings
+    device: str
+    config: TrainConfig
+
+
+def arm_train_config(
+    settings: PPOSettings, device: str, profile: str = "full", eval_episodes: int | None = None
+) -> TrainConfig:
+    """The profile's training config with ``settings`` (scenario set per measurement)."""
+    ppo: dict[str, Any] = {
+        "n_steps": settings.n_steps,
+        "batch_size": settings.batch_size,
+        "n_epochs": settings.n_epochs,
+        "net_arch": list(settings.net_arch),
+    }
+    if settings.learning_rate is not None:
+        ppo["learning_rate"] = settings.learning_rate
+    evaluation = {} if eval_episodes is None else {"n_eval_episodes": eval_episodes}
+    return profile_config(
+        profile, "crossing", 0, n_envs=settings.n_envs, ppo=ppo, device=device, eval=evaluation
+    )
+
+
+def eval_seconds(model: PPO, config: TrainConfig) -> float:
+    """Wall time of one curve evaluation as training runs it (profile's episodes and worlds)."""
+    seeds = eval_episode_seeds(config.eval)
+    env = make_vec_env(
+        config.scenario,
+        min(config.eval.n_eval_envs, len(seeds)),
+        config.eval.eval_seed_base,
+        **dict(config.env_overrides),
+    )
+    start = time.perf_counter()
+    evaluate_policy_episodes(model, config.scenario, seeds, deterministic=config.eval.deterministic, env=env)
+    return time.perf_counter() - start
+
+
 def run(
     steps: int,
-    n_envs_list: list[int],
+    arms: list[Arm],
     scenarios: list[str],
     *,
     rounds: int = 3,
-    n_steps: int,
-    batch_size: int,
-    n_epochs: int,
-    net_arch: list[int],
-    torch_threads: int,
+    torch_threads: int = 1,
+    with_eval: bool = True,
 ) -> list[dict[str, Any]]:
-    """Measure the ceiling and every scenario for every ``n_envs``; one row per cell.
+    """Measure every arm: its ceiling and every scenario; one row per (arm, env).
 
-    The arms of one ``n_envs`` are timed in ``rounds`` interleaved chunks of
-    ``steps / rounds`` steps (ceiling, scenario 1, scenario 2, ..., ceiling, ...), and each
-    arm reports its median chunk: a load spike from other work on the machine hits one
-    chunk of every arm rather than a whole arm.
+    All models of all arms are built first, then timed in ``rounds`` interleaved chunks of
+    ``steps / rounds`` steps each (ceiling and scenarios of arm 1, of arm 2, ..., again);
+    each reports its median chunk.
     """
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
-    kwargs = {"n_steps": n_steps, "batch_size": batch_size, "n_epochs": n_epochs}
-    rows: list[dict[str, Any]] = []
-    for n_envs in n_envs_list:
-        envs: dict[str, VecEnv] = {CEILING: ZeroCostVecEnv(n_envs)}
-        envs.update({s: make_vec_env(s, n_envs, seed=0) for s in scenarios})
-        env_only = {s: env_only_steps_per_s(envs[s], min(steps, 20_000)) for s in scenarios}
-        models = {name: make_ppo(env, net_arch=net_arch, **kwargs) for name, env in envs.items()}
-        chunks: dict[str, list[float]] = {name: [] for name in models}
+    with limited_threads(torch_threads):
+        models: dict[tuple[int, str], PPO] = {}
+        env_only: dict[tuple[int, str], float] = {}
+        evals: dict[tuple[int, str], float] = {}
+        measured: dict[tuple[int, str], float] = {}
+        for a, arm in enumerate(arms):
+            s = arm.settings
+            overrides = dict(arm.config.env_overrides)
+            zero = ZeroCostVecEnv(
+                s.n_envs, n_rays=int(overrides.get("n_rays", 144)),
+                frame_stack=int(overrides.get("frame_stack", 1)),
+            )
+            models[a, CEILING] = make_ppo(
+                zero, n_steps=s.n_steps, batch_size=s.batch_size, n_epochs=s.n_epochs,
+                net_arch=list(s.net_arch), device=arm.device,
+            )
+            for scenario in scenarios:
+                config = arm.config.model_copy(update={"scenario": scenario})
+                env = make_vec_env(scenario, s.n_envs, config.train_seed_base, **overrides)
+                if (s.n_envs, scenario) not in measured:  # the same env for every arm
+                    measured[s.n_envs, scenario] = env_only_steps_per_s(env, min(steps, 20_000))
+                env_only[a, scenario] = measured[s.n_envs, scenario]
+                models[a, scenario] = make_training_ppo(config, env)
+                if with_eval:
+                    evals[a, scenario] = eval_seconds(models[a, scenario], config)
+        chunks: dict[tuple[int, str], list[float]] = {key: [] for key in models}
         for _ in range(max(1, rounds)):
-            for name, model in models.items():
-                chunks[name].append(ppo_steps_per_s(model, max(1, steps // max(1, rounds))))
-        ceiling = float(np.median(chunks[CEILING]))
-        for name in models:
-            rate = float(np.median(chunks[name]))
+            for key, model in models.items():
+                chunks[key].append(ppo_steps_per_s(model, max(1, steps // max(1, rounds))))
+    rows: list[dict[str, Any]] = []
+    for a, arm in enumerate(arms):
+        ceiling = float(np.median(chunks[a, CEILING]))
+        for name in [CEILING, *scenarios]:
+            rate = float(np.median(chunks[a, name]))
+            eval_s = evals.get((a, name))
+            every = arm.config.eval.eval_every_steps
             rows.append(
                 {
+                    "arm": arm.settings.name,
+                    "settings": arm.settings.to_dict(),
+                    "device": arm.device,
                     "env": name,
-                    "n_envs": n_envs,
-                    "env_only": env_only.get(name, float("nan")),
+                    "n_envs": arm.settings.n_envs,
+                    "env_only": env_only.get((a, name), float("nan")),
                     "ppo": rate,
+                    "ceiling": ceiling,
                     "ratio": rate / ceiling,
-                    "chunks": [round(c) for c in chunks[name]],
+                    "chunks": [round(c) for c in chunks[a, name]],
+                    "eval_s": float("nan") if eval_s is None else eval_s,
+                    "eval_share": (
+                        float("nan") if eval_s is None else eval_s / (eval_s + every / rate)
+                    ),
                 }
             )
             log.info(
-                "{} n_envs={}: {:,.0f} env-steps/s (ratio {:.2f}; chunks {})",
-                name,
-                n_envs,
-                rate,
-                rate / ceiling,
-                rows[-1]["chunks"],
+                "{} {} {}: {:,.0f} env-steps/s (ratio {:.2f}; chunks {})",
+                arm.settings.name, arm.device, name, rate, rate / ceiling, rows[-1]["chunks"],
             )
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """The result table as fixed-width text."""
-    lines = [f"{'env':<20} {'n_envs':>6} {'env only':>10} {'ppo':>8} {'ratio':>6} {'pass':>5}"]
+    """The result table as fixed-width text: one line per (arm, device, scenario)."""
+    lines = [
+        f"{'settings':<9} {'device':<6} {'env':<12} {'n_envs':>6} {'env only':>9} {'ppo':>8} "
+        f"{'ceiling':>8} {'ratio':>6} {'eval s':>6} {'eval %':>6} {'>=' + format(MIN_RATE, ',') + '/s':>9} "
+        f"{'>=' + format(MIN_RATIO, '.2f'):>6}"
+    ]
     for r in rows:
+        if r["env"] == CEILING:
+            continue
         env_only = "-" if np.isnan(r["env_only"]) else f"{r['env_only']:,.0f}"
-        ok = "-" if r["env"] == CEILING else ("yes" if r["ratio"] >= 1 - BAR else "NO")
+        eval_s = "-" if np.isnan(r["eval_s"]) else f"{r['eval_s']:.1f}"
+        share = "-" if np.isnan(r["eval_share"]) else f"{100 * r['eval_share']:.0f}%"
         lines.append(
-            f"{r['env']:<20} {r['n_envs']:>6} {env_only:>10} {r['ppo']:>8,.0f} "
-            f"{r['ratio']:>6.2f} {ok:>5}"
+            f"{r['arm']:<9} {r['device']:<6} {r['env']:<12} {r['n_envs']:>6} {env_only:>9} "
+            f"{r['ppo']:>8,.0f} {r['ceiling']:>8,.0f} {r['ratio']:>6.2f} {eval_s:>6} {share:>6} "
+            f"{'yes' if r['ppo'] >= MIN_RATE else 'NO':>9} {'yes' if r['ratio'] >= MIN_RATIO else 'NO':>6}"
         )
     return "\n".join(lines)
 
 
+def default_devices() -> list[str]:
+    """``cpu``, plus ``cuda`` when torch sees a GPU."""
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30_000, help="timed env steps per cell")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved chunks per cell")
-    parser.add_argument("--n-envs", type=int, nargs="+", default=[8, 16], help="numbers of worlds")
-    parser.add_argument(
-        "--scenarios", nargs="+", default=None, help="default: every registered scenario"
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 1)[1],
     )
-    parser.add_argument("--n-steps", type=int, default=256, help="PPO steps per env per rollout")
-    parser.add_argument("--batch-size", type=int, default=64, help="PPO minibatch (SB3 default 64)")
-    parser.add_argument("--n-epochs", type=int, default=10, help="PPO epochs per rollout")
-    parser.add_argument("--net-arch", type=int, nargs="+", default=[64, 64], help="hidden layers")
+    parser.add_argument("--steps", type=int, default=48_000, help="timed env steps per model")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved chunks per model")
+    parser.add_argument("--scenarios", nargs="+", default=["crossing"], help="scenarios")
     parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=1,
-        help="as TrainConfig.torch_threads; 0: torch's default",
+        "--settings", nargs="+", default=["old", "new"],
+        help="arms: old, new, a JSON object of settings or @file.json (see bench.settings)",
+    )
+    parser.add_argument("--profile", default="full", help="profile giving env overrides and evaluation")
+    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda if present")
+    parser.add_argument("--no-eval", action="store_true", help="skip timing one curve evaluation")
+    parser.add_argument("--eval-episodes", type=int, help="episodes of that evaluation (default: profile's)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="as TrainConfig.torch_threads; 0: torch's default"
     )
     args = parser.parse_args(argv)
     configure_logging()
-    scenarios = args.scenarios or list_scenarios()
+    devices = args.devices or default_devices()
+    arms = [
+        Arm(s, d, arm_train_config(s, d, args.profile, args.eval_episodes))
+        for s in parse_settings(args.settings, args.profile)
+        for d in devices
+    ]
     log.info(
-        "PPO throughput: {} steps per cell, n_envs {}, scenarios {}, torch threads {}",
-        args.steps,
-        args.n_envs,
-        scenarios,
-        args.torch_threads or torch.get_num_threads(),
+        "PPO throughput: {} steps per model in {} rounds, scenarios {}, torch threads {}, devices {}",
+        args.steps, args.rounds, args.scenarios, args.torch_threads or torch.get_num_threads(), devices,
     )
     rows = run(
-        args.steps,
-        args.n_envs,
-        scenarios,
-        rounds=args.rounds,
-        n_steps=args.n_steps,
-        batch_size=args.batch_size,
-        n_epochs=args.n_epochs,
-        net_arch=args.net_arch,
-        torch_threads=args.torch_threads,
+        args.steps, arms, args.scenarios, rounds=args.rounds, torch_threads=args.torch_threads,
+        with_eval=not args.no_eval,
     )
-    table = format_table(rows)
-    log.info(
-        "env-steps/s, PPO (n_steps {}, batch {}, {} epochs, net {}) incl. updates; "
-        "bar: ratio >= {:.2f}\n{}",
-        args.n_steps,
-        args.batch_size,
-        args.n_epochs,
-        args.net_arch,
-        1 - BAR,
-        table,
+    described = "\n".join(f"  {a.settings.name}: {a.settings.label()}" for a in arms[:: len(devices)])
+    print(
+        f"PPO env-steps/s incl. updates, torch threads {args.torch_threads or 'default'}; bars: "
+        f"ppo >= {MIN_RATE:,}/s and ppo/ceiling >= {MIN_RATIO:.2f} (issue 11, for 'new' on "
+        f"crossing); eval: one curve evaluation, untrained policy\n{described}\n{format_table(rows)}",
+        flush=True,
     )
     return rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from robosf_assets.benchmark.episodes import episode_record
@@ -33,10 +34,53 @@ __all__ = [
 log = get_logger("training.evaluation")
 
 
+def _mean_action_policy(model: Any) -> Policy | None:
+    """The deterministic actions of an SB3 actor-critic with a Gaussian head, computed lean.
+
+    ``model.predict`` spends most of its time around the network on 16 observations
+    (switching training mode on every module, checking and converting the observation,
+    building a distribution object); this computes what it returns -- the actor's mean,
+    clipped to the action space -- with the same torch operations in inference mode, so
+    the actions are bitwise the same. ``None`` where the model is not of that kind
+    (then ``predict`` is used).
+    """
+    from stable_baselines3.common.distributions import DiagGaussianDistribution
+    from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+
+    policy = getattr(model, "policy", None)
+    if (
+        not isinstance(policy, ActorCriticPolicy)
+        or not isinstance(policy.action_dist, DiagGaussianDistribution)
+        or policy.squash_output
+        or not isinstance(policy.action_space, gym.spaces.Box)
+        or not isinstance(policy.observation_space, gym.spaces.Box)
+    ):
+        return None
+    import torch
+
+    low, high = policy.action_space.low, policy.action_space.high
+    obs_shape = policy.observation_space.shape
+    policy.set_training_mode(False)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            tensor = torch.as_tensor(np.asarray(obs).reshape(-1, *obs_shape), device=policy.device)
+            features = BasePolicy.extract_features(policy, tensor, policy.pi_features_extractor)
+            mean = policy.action_net(policy.mlp_extractor.forward_actor(features))
+        return np.clip(mean.cpu().numpy(), low, high)
+
+    return act
+
+
 def as_policy(model_or_policy: Any, deterministic: bool = True) -> Policy:
-    """A batch policy from an SB3 model (anything with ``predict``) or ``obs -> actions``."""
+    """A batch policy from an SB3 model (anything with ``predict``) or ``obs -> actions``.
+
+    Deterministic SB3 actor-critics (PPO's ``MlpPolicy``) get a lean path that returns
+    bitwise what ``predict`` returns, several times faster on small batches.
+    """
     if hasattr(model_or_policy, "predict"):
-        return sb3_policy(model_or_policy, deterministic=deterministic)
+        fast = _mean_action_policy(model_or_policy) if deterministic else None
+        return fast or sb3_policy(model_or_policy, deterministic=deterministic)
     if callable(model_or_policy):
         return model_or_policy
     raise TypeError(

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from robosf_assets.benchmark.stats import rate_with_ci
 from robosf_assets.training.config import PromotionBar, TrainConfig, validation_episode_seeds
@@ -134,3 +135,32 @@ def test_validate_policy_uses_the_config_and_adds_the_verdict() -> None:
     assert out["eval_seeds"] == [3, 4, 5] and out["pooled"]["n_episodes"] == 9
     assert out["verdict"]["passed"] and out["verdict"]["bar"]["min_success"] == 0.0
     assert [r["seed"] for r in out["episodes"][:3]] == validation_episode_seeds(3, 3)
+
+
+def test_lean_deterministic_policy_returns_exactly_what_predict_returns() -> None:
+    from robosf_assets.envs import make_vec_env
+    from robosf_assets.envs.rollout import sb3_policy
+    from robosf_assets.training.evaluation import as_policy
+    from robosf_assets.training.ppo import build_ppo
+
+    config = TrainConfig(
+        scenario="crossing", n_envs=4, env_overrides={**TINY, "frame_stack": 2}, device="cpu",
+        ppo={"n_steps": 32, "batch_size": 64, "n_epochs": 1, "net_arch": [16, 16]},
+    )
+    model = build_ppo(config, make_vec_env("crossing", 4, 0, **config.env_overrides))
+    with torch.no_grad():  # a mean far outside [-1, 1] for some inputs, so clipping matters
+        model.policy.action_net.bias.add_(torch.tensor([2.0, -0.5]))
+    lean = as_policy(model)
+    assert lean.__qualname__.startswith("_mean_action_policy")  # the lean path, not predict
+    obs = np.random.default_rng(0).uniform(-2, 2, (7, model.observation_space.shape[0])).astype(np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    assert np.array_equal(lean(obs), expected) and expected.max() == 1.0
+    seeds = list(range(10**6, 10**6 + 6))
+    fast = evaluate_policy_episodes(model, "crossing", seeds, n_envs=3, env_overrides=config.env_overrides)
+    slow = evaluate_policy_episodes(
+        sb3_policy(model), "crossing", seeds, n_envs=3, env_overrides=config.env_overrides
+    )
+    strip = [{k: v for k, v in r.items() if k != "policy"} for r in fast]
+    assert strip == [{k: v for k, v in r.items() if k != "policy"} for r in slow]
+    # a sampling evaluation still goes through predict (SB3 draws from its own generator)
+    assert as_policy(model, deterministic=False).__qualname__.startswith("sb3_policy")

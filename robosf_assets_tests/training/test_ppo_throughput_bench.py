@@ -18,27 +18,20 @@ def test_zero_cost_env_honours_the_vecenv_contract() -> None:
     assert ends == 8  # every world ends an episode every 3 steps
 
 
-def test_bench_runs_and_reports_every_cell() -> None:
+def test_bench_reports_every_arm_against_its_own_ceiling(capsys) -> None:
+    tiny = '{"name": "%s", "n_envs": %d, "n_steps": 16, "batch_size": 32, "n_epochs": 1, "net_arch": [8]}'
     rows = main(
-        [
-            "--steps",
-            "64",
-            "--n-envs",
-            "2",
-            "--scenarios",
-            "corridor",
-            "--rounds",
-            "1",
-            "--n-steps",
-            "32",
-            "--batch-size",
-            "32",
-            "--n-epochs",
-            "1",
-            "--net-arch",
-            "8",
-        ]
+        ["--steps", "64", "--rounds", "1", "--scenarios", "corridor", "--devices", "cpu", "--eval-episodes", "2",
+         "--settings", tiny % ("a", 2), tiny % ("b", 4)]
     )
-    assert [r["env"] for r in rows] == [CEILING, "corridor"]
-    assert all(r["ppo"] > 0 for r in rows) and rows[0]["ratio"] == 1.0
-    assert "corridor" in format_table(rows)
+    assert [(r["arm"], r["env"], r["n_envs"]) for r in rows] == [
+        ("a", CEILING, 2), ("a", "corridor", 2), ("b", CEILING, 4), ("b", "corridor", 4)
+    ]
+    for r in rows:
+        assert r["ppo"] > 0 and r["ratio"] == r["ppo"] / r["ceiling"]
+        assert r["settings"]["batch_size"] == 32 and r["device"] == "cpu"
+    corridor = [r for r in rows if r["env"] == "corridor"]
+    assert all(r["env_only"] > 0 and r["eval_s"] > 0 and 0 < r["eval_share"] < 1 for r in corridor)
+    table = format_table(rows)
+    assert table.count("corridor") == 2 and CEILING not in table
+    assert table in capsys.readouterr().out  # printed in one run, both arms
