@@ -170,12 +170,14 @@ def arm_config(
     n_eval_episodes: int,
     run_to_budget: bool = False,
     device: str = "cpu",
+    env_overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The training config of one run: the profile's, with the arm's settings.
 
     The budget is rounded up to whole rollouts; the learning rate decays over the
     profile's own horizon (so a short run is the start of a real one); evaluation has no
     dense phase; early stop (unless ``run_to_budget``) uses the plain bar, no margin.
+    ``env_overrides`` are merged over the profile's.
     """
     base = PROFILES[profile]
     horizon = base["ppo"].get("learning_rate_horizon") or base["total_timesteps"]
@@ -207,6 +209,7 @@ def arm_config(
         checkpoint_every_steps=total,
         progress_interval_s=60.0,
         device=device,
+        env_overrides={**base.get("env_overrides", {}), **dict(env_overrides or {})},
     )
 
 
@@ -396,6 +399,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, help="custom arm: initial learning rate")
     parser.add_argument("--run-to-budget", action="store_true", help="no early stop")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
+    parser.add_argument(
+        "--env-overrides", type=json.loads, default={},
+        help='JSON object of make_vec_env overrides over the profile\'s, e.g. \'{"n_peds": 30}\'',
+    )
     parser.add_argument("--work-dir", help="keep the run directories here (default: a temp dir)")
     parser.add_argument("--out", help="write the result as JSON to this new file")
     args = parser.parse_args(argv)
@@ -413,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kwargs = {
         "profile": args.profile, "budget": args.budget, "eval_every": args.eval_every,
         "n_eval_episodes": args.eval_episodes, "run_to_budget": args.run_to_budget,
-        "device": args.device,
+        "device": args.device, "env_overrides": args.env_overrides,
     }
     for arm in arms:
         print(f"{arm.name:<10} {arm.label()}", flush=True)
