@@ -74,6 +74,7 @@ __all__ = [
     "package_versions",
     "read_json",
     "release_run_dir",
+    "remove_temp_files",
     "sha256_file",
     "to_jsonable",
     "verify_manifest",
@@ -195,6 +196,30 @@ def _remove_temps(directory: Path, tmp_name: str) -> None:
                 entry.unlink()
         except OSError:
             pass
+
+
+def remove_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove every ``.tmp-*`` file or directory below ``directory`` (not following links).
+
+    Only for a directory nobody else writes into (e.g. a run directory this process holds):
+    temp names there are leftovers of writers killed mid-write. Returns what was removed.
+    """
+    removed: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in [*filenames, *dirnames]:
+            if not is_temp_name(name):
+                continue
+            full = Path(dirpath) / name
+            try:
+                if full.is_dir() and not full.is_symlink():
+                    shutil.rmtree(full)
+                else:
+                    full.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(full)
+        dirnames[:] = [d for d in dirnames if not is_temp_name(d)]
+    return removed
 
 
 def _commit(tmp: Path, path: Path, overwrite: bool) -> None:

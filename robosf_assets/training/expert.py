@@ -4,6 +4,8 @@ Writes into one run directory (``output/experts/<scenario>/<run-id>/``) everythi
 :func:`~robosf_assets.training.ppo.train_ppo` writes plus::
 
     learning_curve.png          success and collision against env steps, with the bar
+    selection.json              the candidate policies and their held-out selection rates
+    selected_model.zip          the picked policy, the one validated (training.selection)
     validation.json             per-seed and pooled rates with CIs, metrics, verdict
     validation_episodes.jsonl   every validation episode (versioned episode schema)
     manifest.json               config, seeds, git revision, versions, files + sha256, wall time
@@ -11,6 +13,7 @@ Writes into one run directory (``output/experts/<scenario>/<run-id>/``) everythi
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +24,19 @@ from stable_baselines3 import PPO
 from robosf_assets.artifacts import (
     atomic_save,
     atomic_write_json,
+    atomic_write_text,
     build_manifest,
     release_run_dir,
     sha256_file,
     write_manifest,
 )
-from robosf_assets.benchmark.episodes import write_episodes_jsonl
+from robosf_assets.benchmark.episodes import json_safe
 from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.logging import get_logger
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds, train_env_seeds
 from robosf_assets.training.evaluation import validate_policy
 from robosf_assets.training.ppo import TrainResult, train_ppo
+from robosf_assets.training.selection import select_policy
 
 log = get_logger("training.expert")
 
@@ -47,7 +52,8 @@ class ExpertOutcome:
     run_dir: Path
     train: TrainResult
     model_path: Path
-    """The validated policy: the best curve evaluation's (``best_model.zip``), else the final one."""
+    """The validated policy: the candidate picked on the held-out selection episodes
+    (``selected_model.zip``; see :mod:`robosf_assets.training.selection`)."""
     validation: dict[str, Any]
     verdict: dict[str, Any]
     manifest: dict[str, Any]
@@ -73,22 +79,25 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
     started = time.time()
     try:
         result = train_ppo(config, run_dir)
-        # the best curve evaluation's policy; the verdict comes from separate validation
-        # episodes, so choosing it on the curve set does not bias the verdict
-        chosen = result.best_model_path or result.model_path
+        # nominated on the curve, picked on held-out selection episodes, judged on the
+        # validation episodes: neither choice biases the verdict
+        selection = select_policy(config, run_dir, result)
+        chosen = selection.model_path
         model = PPO.load(chosen, device="cpu")
         validation = validate_policy(model, config, policy_name="expert")
         verdict = validation["verdict"]
         episodes = validation.pop("episodes")
-        write_episodes_jsonl(run_dir / VALIDATION_EPISODES, episodes)
-        atomic_write_json(run_dir / VALIDATION_JSON, validation)
+        # files written late are replaced on a retry: until manifest.json commits the run
+        # nothing here is final, and a run killed between them must not trap its retries
+        _write_jsonl(run_dir / VALIDATION_EPISODES, episodes)
+        atomic_write_json(run_dir / VALIDATION_JSON, validation, overwrite=True)
         png = learning_curve_png(
             result.curve,
             title=f"expert PPO, {config.scenario}, seed {config.seed}",
             min_success=config.promotion.min_success,
             max_collision=config.promotion.max_collision,
         )
-        atomic_save(run_dir / CURVE_PNG, lambda tmp: tmp.write_bytes(png))
+        atomic_save(run_dir / CURVE_PNG, lambda tmp: tmp.write_bytes(png), overwrite=True)
         manifest = build_manifest(
             kind="expert_policy",
             partition=config.scenario,
@@ -98,13 +107,15 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
                 "training_worlds": train_env_seeds(config.seed, config.n_envs),
                 "curve_evaluation_episodes": eval_episode_seeds(config.eval),
                 "validation_seeds": config.validation.eval_seeds,
+                "selection_episodes": selection.episode_seeds,
             },
             artifact_dir=run_dir,
             started_at=started,
             extra={
                 "resumed": resumed,
                 "expert_model": Path(chosen).name,
-                "expert_model_timesteps": result.best_timesteps if result.best_model_path else result.timesteps_used,
+                "expert_model_timesteps": selection.timesteps,
+                "selection_candidates": [c.timesteps for c in selection.candidates],
                 "resumed_from": str(result.resumed_from) if result.resumed_from else None,
                 "promoted": verdict["passed"],
                 "verdict": verdict["message"],
@@ -119,6 +130,13 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
         release_run_dir(run_dir)
     log.info("expert {} in {}: {}", config.scenario, run_dir, verdict["message"])
     return ExpertOutcome(run_dir, result, Path(chosen), validation, verdict, manifest, png)
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Episode records as JSON Lines (as ``write_episodes_jsonl`` writes them), atomically
+    replacing a leftover of an interrupted attempt."""
+    text = "".join(json.dumps(json_safe(r), sort_keys=True, allow_nan=False) + "\n" for r in records)
+    atomic_write_text(path, text, overwrite=True)
 
 
 def verify_model(model_path: Path, expected_sha256: str) -> None:

@@ -46,15 +46,18 @@ Evaluations reseed every episode from its own seed and use the mean action. With
 from the wall-clock columns); several torch threads may reorder float sums. CUDA is used
 when present with ``device="auto"`` and is not bitwise reproducible.
 
-Best model. PPO with a constant learning rate often peaks and then drifts (the crossing
-expert was at success 0.96-0.99 over 40k-240k steps and 0.89 at 2M). Each evaluation is
-scored by its worst margin to the promotion bar, ``min(success - min_success,
-max_collision - collision)``; when a row beats every earlier row its policy is saved under
-``best/`` and at the end the best one is copied to ``best_model.zip``. Choosing it on the
-curve set biases that set's estimate upwards, which is why the promotion verdict is taken
-on the separate validation episodes (:func:`~robosf_assets.training.evaluation.validate_policy`).
-Snapshots are never deleted, so after a resume the best of the kept curve rows still has
-its file.
+Best model and nominees. PPO with a constant learning rate often peaks and then drifts
+(the crossing expert was at success 0.96-0.99 over 40k-240k steps and 0.89 at 2M). Each
+evaluation is scored by its worst margin to the promotion bar, ``min(success -
+min_success, max_collision - collision)`` (:func:`bar_score`). Whenever a row is among the
+``validation.selection_candidates`` best rows so far (:func:`top_rows`) its policy is
+saved under ``best/``; at the end the best row's one is copied to ``best_model.zip``. The
+best of many noisy evaluations of the same episodes is biased upwards (a lucky spike beats
+a stable plateau), so these rows only *nominate* candidates: the expert stage picks among
+them and the final policy on held-out selection episodes
+(:mod:`robosf_assets.training.selection`) and judges the pick on separate validation
+episodes. Snapshots are never deleted, so after a resume every nominee of the kept curve
+rows still has its file.
 
 Timing. ``wall_time_s`` is the time of the training calls up to now (a resumed run adds
 the time recorded in its checkpoint; work after that checkpoint is lost and not counted).
@@ -77,7 +80,15 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from robosf_assets.artifacts import atomic_save, atomic_write_json, atomic_write_text, read_json
+from robosf_assets.artifacts import (
+    MANIFEST_NAME,
+    abandon_run_dir,
+    atomic_save,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    remove_temp_files,
+)
 from robosf_assets.benchmark.efficiency import time_to_threshold
 from robosf_assets.envs import make_vec_env
 from robosf_assets.logging import format_duration, get_logger
@@ -93,12 +104,15 @@ __all__ = [
     "BEST_MODEL_NAME",
     "TB_DIR",
     "Checkpoint",
+    "RunDirDamaged",
     "TrainResult",
     "TrainingMonitor",
     "bar_met",
     "bar_score",
     "best_row",
     "build_ppo",
+    "checkpoints",
+    "top_rows",
     "latest_checkpoint",
     "promotion_step",
     "read_curve",
@@ -262,12 +276,25 @@ def bar_score(row: Mapping[str, Any], bar: PromotionBar) -> float:
 
 
 def best_row(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> Mapping[str, Any] | None:
-    """The earliest curve row with the highest :func:`bar_score`, or ``None`` for no rows."""
+    """The earliest curve row with the highest :func:`bar_score`, or ``None`` for no rows.
+
+    The maximum of many noisy evaluations of the same episodes is biased upwards: this row
+    only nominates a candidate (:func:`top_rows`); the held-out selection set picks the
+    policy (:mod:`robosf_assets.training.selection`)."""
     best = None
     for row in curve:
         if best is None or bar_score(row, bar) > bar_score(best, bar):
             best = row
     return best
+
+
+def top_rows(
+    curve: Sequence[Mapping[str, Any]], bar: PromotionBar, n: int
+) -> list[Mapping[str, Any]]:
+    """The ``n`` curve rows with the highest :func:`bar_score` (the earlier row wins a tie),
+    in curve order: the candidates nominated for held-out selection."""
+    ranked = sorted(range(len(curve)), key=lambda i: (-bar_score(curve[i], bar), i))
+    return [curve[i] for i in sorted(ranked[:n])]
 
 
 def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int | None:
@@ -319,8 +346,7 @@ class _CurveLog:
 
     def reset_to(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Replace the file by exactly ``rows`` (atomic)."""
-        text = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in rows)
-        atomic_write_text(self.path, text, overwrite=True)
+        atomic_write_text(self.path, _curve_text(rows), overwrite=True)
 
 
 @dataclass(frozen=True)
@@ -339,20 +365,31 @@ def _checkpoint_stem(timesteps: int) -> str:
     return f"step-{timesteps:010d}"
 
 
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Checkpoint | None:
-    """The newest committed checkpoint in ``run_dir/checkpoints`` (JSON and zip both present)."""
+def checkpoints(run_dir: str | os.PathLike[str]) -> list[Checkpoint]:
+    """Committed checkpoints in ``run_dir/checkpoints`` (JSON and zip both present), newest
+    first. A record that cannot be read (damaged on disk) is skipped with a warning."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
-        return None
-    best: Checkpoint | None = None
+        return []
+    found: list[Checkpoint] = []
     for meta_path in folder.glob("step-*.json"):
         zip_path = meta_path.with_suffix(".zip")
         if not zip_path.is_file():
             continue
-        meta = read_json(meta_path)
-        if best is None or int(meta["timesteps"]) > best.timesteps:
-            best = Checkpoint(zip_path, meta)
-    return best
+        try:
+            meta = read_json(meta_path)
+            int(meta["timesteps"]), int(meta["curve_rows"])
+        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as err:
+            log.warning("{}: ignoring an unreadable checkpoint record: {}", meta_path, err)
+            continue
+        found.append(Checkpoint(zip_path, meta))
+    return sorted(found, key=lambda c: c.timesteps, reverse=True)
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Checkpoint | None:
+    """The newest committed checkpoint in ``run_dir/checkpoints`` (JSON and zip both present)."""
+    found = checkpoints(run_dir)
+    return found[0] if found else None
 
 
 def _check_resume_compatible(config: TrainConfig, meta: Mapping[str, Any], where: Path) -> None:
@@ -484,11 +521,12 @@ class TrainingMonitor(BaseCallback):
             "eval_s": round(eval_s, 3),
         }
         self.curve_log.append(row)
-        best_before = best_row(self.curve, self.config.promotion)
         self.curve.append(row)
-        if best_before is None or bar_score(row, self.config.promotion) > bar_score(
-            best_before, self.config.promotion
-        ):
+        # a snapshot of every row that is among the nominees so far (never deleted, so a
+        # resumed run still has the files of its kept rows' nominees)
+        if any(r is row for r in top_rows(
+            self.curve, self.config.promotion, self.config.validation.selection_candidates
+        )):
             self._save_best()
         self._next_eval = self.config.eval.next_eval_after(self.num_timesteps)
         for key in ("success", "collision", "mean_return"):
@@ -574,19 +612,53 @@ class TrainingMonitor(BaseCallback):
 # -------------------------------------------------------------------------- training
 
 
+class RunDirDamaged(ValueError):
+    """A run directory cannot be resumed; it has been marked abandoned (see
+    :func:`~robosf_assets.artifacts.abandon_run_dir`), so a retry starts a fresh one."""
+
+
+def _damaged(run_dir: Path, reason: str) -> RunDirDamaged:
+    abandon_run_dir(run_dir, reason)
+    return RunDirDamaged(
+        f"{run_dir}: {reason}; the directory is marked abandoned and kept for inspection, "
+        "a retry starts a fresh run directory"
+    )
+
+
+def _curve_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in rows)
+
+
 def _prepare_run_dir(
     config: TrainConfig, run_dir: Path
 ) -> tuple[Checkpoint | None, list[dict[str, Any]]]:
-    """Find the checkpoint to resume from and the curve rows that belong to it."""
+    """Find the checkpoint to resume from and the curve rows that belong to it.
+
+    ``curve.jsonl`` is then exactly those rows: a torn last line (a kill mid-append) and
+    every row written after the checkpoint are dropped before anything is appended. A
+    curve shorter than its newest checkpoint falls back to an older checkpoint it covers;
+    damage that no checkpoint survives raises :class:`RunDirDamaged`.
+    """
+    if (run_dir / MANIFEST_NAME).exists():
+        raise FileExistsError(
+            f"{run_dir} is a finished run ({MANIFEST_NAME} present) and is never trained into "
+            "again; train into a new run directory"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in remove_temp_files(run_dir):  # writes a killed attempt never committed
+        log.info("removed {}, left by an interrupted write", leftover)
     curve_log = _CurveLog(run_dir / CURVE_NAME)
-    ckpt = latest_checkpoint(run_dir)
-    rows = read_curve(curve_log.path)
-    if ckpt is None:
+    try:
+        rows = read_curve(curve_log.path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _damaged(run_dir, f"{curve_log.path} is damaged before its last line ({err})") from None
+    found = checkpoints(run_dir)
+    if not found:
         if (run_dir / MODEL_NAME).exists():
-            raise FileExistsError(
-                f"{run_dir / MODEL_NAME} exists but {run_dir / CHECKPOINT_DIR} holds no checkpoint "
-                "to resume from; train into a new run directory"
+            log.warning(
+                "{}: {} is left from an interrupted run without checkpoint; training afresh",
+                run_dir,
+                MODEL_NAME,
             )
         if rows:
             log.warning(
@@ -594,24 +666,42 @@ def _prepare_run_dir(
                 curve_log.path,
                 len(rows),
             )
+        if curve_log.path.exists() and curve_log.path.stat().st_size:
             curve_log.reset_to([])
         return None, []
-    _check_resume_compatible(config, ckpt.meta, ckpt.model_path)
-    keep = int(ckpt.meta["curve_rows"])
-    if len(rows) < keep:
-        raise ValueError(
-            f"{curve_log.path} has {len(rows)} rows but checkpoint {ckpt.model_path} recorded "
-            f"{keep}; the run directory is damaged"
+    ckpt = next((c for c in found if int(c.meta["curve_rows"]) <= len(rows)), None)
+    if ckpt is None:
+        raise _damaged(
+            run_dir,
+            f"{curve_log.path} has {len(rows)} rows but every checkpoint recorded more "
+            f"(newest {found[0].model_path.name}: {int(found[0].meta['curve_rows'])})",
         )
-    if len(rows) > keep:
+    if ckpt is not found[0]:
+        log.warning(
+            "{}: {} rows only; resuming from the older checkpoint {} they cover",
+            curve_log.path,
+            len(rows),
+            ckpt.model_path.name,
+        )
+    _check_resume_compatible(config, ckpt.meta, ckpt.model_path)
+    keep = rows[: int(ckpt.meta["curve_rows"])]
+    if keep and int(keep[-1]["timesteps"]) > ckpt.timesteps:
+        raise _damaged(
+            run_dir,
+            f"{curve_log.path} row {len(keep)} is at {keep[-1]['timesteps']} steps, after "
+            f"checkpoint {ckpt.model_path.name}",
+        )
+    if len(rows) > len(keep):
         log.info(
             "{}: dropping {} curve rows written after checkpoint {}",
             curve_log.path,
-            len(rows) - keep,
+            len(rows) - len(keep),
             ckpt.model_path.name,
         )
-        curve_log.reset_to(rows[:keep])
-    return ckpt, rows[:keep]
+    # rewrite unless the file is exactly the kept rows (a torn tail counts as a difference)
+    if curve_log.path.read_bytes() != _curve_text(keep).encode("utf-8"):
+        curve_log.reset_to(keep)
+    return ckpt, keep
 
 
 def _publish_best(
@@ -737,8 +827,8 @@ def train_ppo(
                 tb_log_name="PPO",
             )
         model_path = atomic_save(
-            run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=ckpt is not None
-        )
+            run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=True
+        )  # nothing in an unfinished run directory is final (_prepare_run_dir)
         best_path, best_steps = _publish_best(run_dir, monitor.curve, config.promotion)
         wall = monitor.wall_time_s()
         result = TrainResult(

@@ -175,10 +175,13 @@ def test_resume_refuses_a_different_run_config(base_run) -> None:
         )
 
 
-def test_model_without_checkpoint_is_refused(tmp_path) -> None:
-    (tmp_path / MODEL_NAME).write_bytes(b"not a model")
-    with pytest.raises(FileExistsError, match="no checkpoint"):
-        train_ppo(tiny(), tmp_path)
+def test_leftover_model_without_checkpoint_is_trained_over_but_a_finished_run_is_refused(tmp_path) -> None:
+    (tmp_path / MODEL_NAME).write_bytes(b"left by an interrupted attempt")  # nothing to resume
+    result = train_ppo(tiny(total_timesteps=ROLLOUT), tmp_path)
+    assert result.resumed_from is None and (tmp_path / MODEL_NAME).read_bytes()[:2] == b"PK"
+    (tmp_path / "manifest.json").write_text("{}")  # committed: never trained into again
+    with pytest.raises(FileExistsError, match="finished run"):
+        train_ppo(tiny(total_timesteps=2 * ROLLOUT), tmp_path)
 
 
 def test_early_stop_when_the_bar_holds_k_evaluations(tmp_path) -> None:
