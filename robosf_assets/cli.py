@@ -1,136 +1,190 @@
 """Command line: ``python -m robosf_assets.cli demo [--profile quick|full]``.
 
-``demo`` materialises the whole graph (every default scenario, seeds 0-4) on the Dagster
-instance in ``DAGSTER_HOME`` (the project's ``.dagster_home/`` when run through ``make``),
-then prints where the reports are and how to open the UI. ``pipeline`` does the same for
-chosen scenarios and seeds.
+``demo`` materialises the whole graph (every default scenario, seeds 0-4) as one Dagster
+asset backfill on the instance in ``DAGSTER_HOME`` (the project's ``.dagster_home/`` when run
+through ``make``): it starts ``dagster-daemon`` (or uses the one serving the instance, e.g.
+``make ui``'s), submits the backfill, follows it (runs per stage, training progress), and
+ends with where the reports are and the backfill's page in the UI. ``Ctrl-C`` cancels the
+backfill. ``pipeline`` does the same for chosen scenarios and seeds; ``pool`` sets the
+``training`` pool's limit (default: one per core).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from robosf_assets.logging import configure_logging, logger
 
 REPO = Path(__file__).resolve().parent.parent
+POLL_S = 2.0
+HEARTBEAT_S = 60.0  # a status line at least this often, even when nothing changed
+UI_URL = os.environ.get("ROBOSF_UI_URL", "http://127.0.0.1:3000")
+CANCELLED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
 
 
-def _instance():
-    import dagster as dg
-
+def _home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    return dg.DagsterInstance.get()
+    return home
 
 
-_STAGES: dict = {}
+def default_training_slots() -> int:
+    """The ``training`` pool's limit: ``$ROBOSF_TRAINING_SLOTS``, else one per core."""
+    env = os.environ.get("ROBOSF_TRAINING_SLOTS")
+    return max(1, int(env) if env else (os.cpu_count() or 1))
 
 
-def _stages(profile: str, extra: dict | None):
-    """This process's :class:`~robosf_assets.defs.pipeline.Stages` (built once per worker)."""
-    key = (profile, json.dumps(extra, sort_keys=True))
-    if key not in _STAGES:
-        from robosf_assets.defs import build_definitions
-        from robosf_assets.defs.pipeline import Stages
+def set_training_pool(instance, slots: int) -> None:
+    from robosf_assets.defs.guards import TRAINING_POOL
 
-        configure_logging("INFO")
-        # progress comes through loguru on stderr; Dagster's own console logger only shows warnings
-        _STAGES[key] = Stages(build_definitions(), _instance(), profile, log_level="WARNING", extra_config=extra)
-    return _STAGES[key]
+    instance.event_log_storage.set_concurrency_slots(TRAINING_POOL, slots)
 
 
-def _expert_and_dataset(scenario: str, profile: str, extra: dict | None) -> str | None:
-    return _stages(profile, extra).expert_and_dataset(scenario)
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
-def _arms(scenario: str, seed: int, profile: str, extra: dict | None) -> bool:
-    return _stages(profile, extra).arms(scenario, seed)
+def follow(instance, backfill_id: str, expected: dict[str, int], poll_s: float = POLL_S) -> str:
+    """Print run counts per stage when they change and each run's training progress lines,
+    until the backfill is done; its final status."""
+    from robosf_assets.defs import backfill as bf
 
-
-def default_workers() -> int:
-    """Worker processes: ``$ROBOSF_WORKERS``, else one per core up to 2 (each trains on one thread)."""
-    env = os.environ.get("ROBOSF_WORKERS")
-    workers = int(env) if env else min(2, os.cpu_count() or 1)
-    return max(1, workers)
-
-
-def _run_parallel(scenarios: list[str], seeds: list[int], profile: str, workers: int, extra: dict | None):
-    """Stage 1 of every scenario, then stage 2 of each (scenario, seed) as soon as its stage 1
-    went through, spread over ``workers`` processes; stage 3 and the summary here."""
-    from robosf_assets.defs.pipeline import PipelineOutcome, materialize_summary
-
-    outcome = PipelineOutcome()
-    failed: dict[str, list[int]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        first = {pool.submit(_expert_and_dataset, sc, profile, extra): sc for sc in scenarios}
-        second = {}
-        for done in as_completed(first):
-            scenario = first[done]
-            why = done.result()
-            if why is not None:
-                outcome.stopped[scenario] = why
+    cursors: dict[str, str | None] = {}
+    last_line, last_time = "", 0.0
+    while True:
+        record = instance.get_backfill(backfill_id)
+        runs = bf.backfill_runs(instance, backfill_id)
+        line = bf.format_counts(bf.stage_counts(runs), expected)
+        if line != last_line or time.monotonic() - last_time > HEARTBEAT_S:
+            _say(f"[{time.strftime('%H:%M:%S')}] {line}")
+            last_line, last_time = line, time.monotonic()
+        for run in runs:
+            if run.run_id in cursors and run.is_finished and cursors[run.run_id] == "done":
                 continue
-            for seed in seeds:
-                second[pool.submit(_arms, scenario, seed, profile, extra)] = (scenario, seed)
-        for done in as_completed(second):
-            scenario, seed = second[done]
-            if not done.result():
-                failed.setdefault(scenario, []).append(seed)
-    stages = _stages(profile, extra)
-    for scenario in scenarios:
-        if scenario in outcome.stopped:
-            continue
-        if scenario in failed:
-            outcome.stopped[scenario] = f"stage 2 failed for seed(s) {sorted(failed[scenario])}"
-            continue
-        outcome.record_report(scenario, stages.report(scenario))
-    if outcome.reports:
-        outcome.summary_dir = materialize_summary(stages.defs, stages.instance, log_level="WARNING")
-    return outcome
+            lines, cursor = bf.progress_lines(instance, run, cursors.get(run.run_id))
+            cursors[run.run_id] = "done" if run.is_finished else cursor
+            label = run.tags.get(bf.PARTITION_TAG, "all")
+            for text in lines:
+                _say(f"    {label} {bf.stage_of(run)}: {text.replace('[progress] ', '')}")
+        if record is not None and record.status in bf.DONE:
+            return record.status.value
+        time.sleep(poll_s)
 
 
-def run(scenarios: list[str], seeds: list[int], profile: str, workers: int | None = None,
-        extra: dict | None = None) -> int:
-    from robosf_assets.defs import build_definitions
-    from robosf_assets.defs.pipeline import run_pipeline
+def _summary_after(instance, context, extra: dict | None, backfill_id: str) -> str | None:
+    """Queue ``summary_job`` over the reports that exist and wait for it; its directory or None."""
+    import dagster as dg
 
-    started = time.time()
-    defs = build_definitions()
-    if extra:
-        known = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-        unknown = sorted(set(extra) - known)
-        if unknown:
-            logger.error("--config names unknown assets {}; known: {}", unknown, sorted(known))
-            return 2
-    instance = _instance()
-    workers = default_workers() if workers is None else max(1, workers)
-    logger.info("profile {}, scenarios {}, seeds {}, {} worker process(es), Dagster instance {}", profile,
-                scenarios, seeds, workers, os.environ["DAGSTER_HOME"])
-    if workers == 1:
-        outcome = run_pipeline(defs, instance, scenarios, seeds, profile, log_level="WARNING", extra_config=extra)
-    else:
-        # stage runs are independent within a stage, so they spread over worker processes;
-        # every run lands on the same instance
-        outcome = _run_parallel(scenarios, seeds, profile, workers, extra)
-    lines = [f"\nDone in {time.time() - started:.0f} s (profile {profile})."]
+    from robosf_assets.defs import backfill as bf
+
+    run_id = bf.launch_summary(context, (extra or {}).get("benchmark_summary"), {"robosf/after_backfill": backfill_id})
+    _say(f"a scenario stopped, so the backfill skipped benchmark_summary; queued summary_job run {run_id[:8]} "
+         "for the scenarios that have reports")
+    while not (run := instance.get_run_by_id(run_id)).is_finished:
+        time.sleep(POLL_S)
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        _say(f"summary_job run {run_id[:8]} {run.status.value}: {bf.why_failed(instance, run_id)}")
+        return None
+    return bf.summary_dir_of(instance, run_id)
+
+
+def _report(outcome, started: float, backfill_id: str) -> None:
+    lines = [f"\nBackfill {backfill_id} {outcome.status} after {time.time() - started:.0f} s ({outcome.runs} runs)."]
     for scenario, report_dir in outcome.reports.items():
         lines.append(f"  {scenario}: report {report_dir}/report.md")
     for scenario, why in outcome.stopped.items():
-        lines.append(f"  {scenario}: {why} (see the run in the UI; the full profile trains real experts)")
+        lines.append(f"  {scenario}: stopped at {why}")
     if outcome.summary_dir:
         lines.append(f"  all scenarios: {outcome.summary_dir}/summary.md")
-    lines.append("Open the UI on the same instance with `make ui` (dagster dev), then http://127.0.0.1:3000")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    lines.append(f"In the UI (`make ui` on the same instance): {UI_URL}/runs/b/{backfill_id}?tab=runs")
+    _say("\n".join(lines))
+
+
+def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None = None,
+        training_slots: int | None = None) -> int:
+    """Submit one backfill of the whole graph and follow it to the end; the exit code."""
+    import dagster as dg
+
+    from robosf_assets.defs import backfill as bf
+    from robosf_assets.defs.daemon import ensure_daemon
+
+    started = time.time()
+    home = _home()
+    with dg.DagsterInstance.get() as instance:  # creates the storage before any daemon opens it
+        slots = training_slots or default_training_slots()
+        set_training_pool(instance, slots)
+        _say(f"profile {profile}, scenarios {scenarios}, seeds {seeds}, training pool {slots}, instance {home}")
+        daemon = ensure_daemon(instance, home)
+        try:
+            with bf.graphql_context(instance) as context:
+                title = f"{profile}: {', '.join(scenarios)} x seeds {', '.join(map(str, seeds))}"
+                backfill_id = bf.launch(context, scenarios, seeds, bf.run_config(profile, extra), title=title,
+                                        tags={"robosf/profile": profile})
+                _say(f"backfill {backfill_id} submitted: {UI_URL}/runs/b/{backfill_id}?tab=runs")
+                expected = bf.expected_runs(scenarios, seeds)
+                try:
+                    status = follow(instance, backfill_id, expected)
+                except KeyboardInterrupt:
+                    _say("\nCtrl-C: cancelling the backfill (its running runs are terminated); Ctrl-C again to leave now")
+                    bf.cancel(context, backfill_id)
+                    try:
+                        status = follow(instance, backfill_id, expected)
+                    except KeyboardInterrupt:
+                        _say(f"left while cancelling; the daemon finishes it: {UI_URL}/runs/b/{backfill_id}")
+                        return CANCELLED
+                    _say(f"backfill {backfill_id} {status}")
+                    return CANCELLED
+                result = bf.outcome(instance, backfill_id, scenarios)
+                if result.summary_dir is None and result.reports:
+                    result.summary_dir = _summary_after(instance, context, extra, backfill_id)
+            _report(result, started, backfill_id)
+        finally:
+            daemon.stop(instance)
+    return 0 if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED") else 1
+
+
+def _check_scenarios(parser: argparse.ArgumentParser, scenarios: list[str]) -> None:
+    from robosf_assets.envs import list_scenarios
+
+    known = list(list_scenarios())
+    unknown = [s for s in scenarios if s not in known]
+    if unknown:
+        parser.exit(2, f"unknown scenario{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                       f"known scenarios: {', '.join(known)} (add one with a TOML file on ROBOSF_SCENARIO_PATH)\n")
+
+
+def _check_seeds(parser: argparse.ArgumentParser, seeds: list[int]) -> None:
+    from robosf_assets.defs.partitions import DEFAULT_SEEDS
+
+    unknown = [s for s in seeds if str(s) not in DEFAULT_SEEDS]
+    if unknown:
+        parser.exit(2, f"unknown seed(s) {unknown}; the seed partitions are {', '.join(DEFAULT_SEEDS)}\n")
+
+
+def _read_config(parser: argparse.ArgumentParser, path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        extra = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        parser.error(f"--config {path}: {err}")
+    if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+        parser.error(f"--config {path}: expected an object of asset name -> config object")
+    from robosf_assets.defs import ASSETS
+
+    known = sorted(key.to_user_string() for a in ASSETS for key in a.keys)
+    unknown = sorted(set(extra) - set(known))
+    if unknown:
+        parser.exit(2, f"--config {path} names unknown assets {unknown}; known: {known}\n")
+    return extra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,29 +194,40 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the whole graph: every default scenario, seeds 0-4")
-    demo.add_argument("--profile", default=os.environ.get("ROBOSF_PROFILE", "quick"), choices=["quick", "full"])
     pipe = sub.add_parser("pipeline", help="chosen scenarios and seeds")
-    pipe.add_argument("--profile", default=os.environ.get("ROBOSF_PROFILE", "quick"), choices=["quick", "full"])
     pipe.add_argument("--scenario", nargs="+", default=list(DEFAULT_SCENARIOS))
     pipe.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     for p in (demo, pipe):
-        p.add_argument("--workers", type=int, default=None,
-                       help="worker processes for the stage runs (default $ROBOSF_WORKERS, else min(2, cores))")
+        p.add_argument("--profile", default=os.environ.get("ROBOSF_PROFILE", "quick"), choices=["quick", "full"])
+        p.add_argument("--training-slots", type=int, default=None,
+                       help="training runs at once (the `training` pool; default $ROBOSF_TRAINING_SLOTS, else one per core)")
         p.add_argument("--config", type=Path, default=None,
                        help='JSON file of per-asset config, e.g. {"baseline_policy": {"total_timesteps": 100000}}')
+    pool = sub.add_parser("pool", help="set the training pool's limit on the instance")
+    pool.add_argument("--slots", type=int, default=None, help="default $ROBOSF_TRAINING_SLOTS, else one per core")
     args = parser.parse_args(argv)
     configure_logging("INFO")
-    extra = None
-    if args.config is not None:
-        try:
-            extra = json.loads(args.config.read_text())
-        except (OSError, ValueError) as err:
-            parser.error(f"--config {args.config}: {err}")
-        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
-            parser.error(f"--config {args.config}: expected an object of asset name -> config object")
-    if args.command == "demo":
-        return run(list(DEFAULT_SCENARIOS), [0, 1, 2, 3, 4], args.profile, args.workers, extra)
-    return run(args.scenario, args.seeds, args.profile, args.workers, extra)
+    if args.command == "pool":
+        import dagster as dg
+
+        _home()
+        slots = args.slots or default_training_slots()
+        with dg.DagsterInstance.get() as instance:
+            set_training_pool(instance, slots)
+        _say(f"training pool: {slots} run(s) at once on {os.environ['DAGSTER_HOME']}")
+        return 0
+    scenarios = list(DEFAULT_SCENARIOS) if args.command == "demo" else args.scenario
+    seeds = [0, 1, 2, 3, 4] if args.command == "demo" else args.seeds
+    _check_scenarios(parser, scenarios)
+    _check_seeds(parser, seeds)
+    extra = _read_config(parser, args.config)
+    if args.training_slots is not None and args.training_slots < 1:
+        parser.error("--training-slots must be at least 1")
+    try:
+        return run(scenarios, seeds, args.profile, extra, args.training_slots)
+    except RuntimeError as err:  # the daemon would not start, GraphQL refused the backfill
+        logger.error("{}", err)
+        return 1
 
 
 if __name__ == "__main__":

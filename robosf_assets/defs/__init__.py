@@ -10,8 +10,6 @@ from robosf_assets.defs.assets.reports import benchmark_summary, comparison_repo
 from robosf_assets.defs.jobs import (
     comparison_job,
     expert_and_dataset_job,
-    full_pipeline_job,
-    scenario_pipeline_job,
     summary_job,
     training_arms_job,
     weekly_comparison_refresh,
@@ -38,11 +36,12 @@ def build_definitions() -> dg.Definitions:
             training_arms_job,
             comparison_job,
             summary_job,
-            scenario_pipeline_job,
-            full_pipeline_job,
             archive_datasets_job,
         ],
         schedules=[weekly_comparison_refresh],
         sensors=[dataset_archival_sensor],
         resources={"output": OutputTree()},
+        # each run is a short sequential chain (one stage of one partition): parallelism is across
+        # runs (the run queue and the training pool), and Celery workers cannot fork step processes
+        executor=dg.in_process_executor,
     )

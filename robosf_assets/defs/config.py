@@ -95,8 +95,23 @@ class ExpertConfig(TrainingSettings):
     consecutive_evals: int | None = Field(None, description="k: evaluations in a row that must meet the bar.")
     validation_seeds: list[int] | None = Field(None, description="Validation seeds (at least 3).")
     validation_episodes_per_seed: int | None = Field(None, description="Validation episodes per seed (100).")
+    scenario_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Fields changed for one scenario only, e.g. {'corridor': {'min_success': 0.95}}: a backfill "
+                    "gives every scenario's run the same config.",
+    )
 
     def train_config(self, scenario: str) -> TrainConfig:
+        if self.scenario_overrides.get(scenario):
+            unknown = sorted(set(self.scenario_overrides[scenario]) - set(ExpertConfig.model_fields) - {"scenario_overrides"})
+            if unknown:
+                raise dg.Failure(f"expert scenario_overrides for {scenario} name unknown fields {unknown}")
+            fields = {**self.model_dump(exclude={"scenario_overrides"}), **self.scenario_overrides[scenario]}
+            try:
+                changed = ExpertConfig(**fields)
+            except Exception as err:  # dagster/pydantic name the field
+                raise dg.Failure(f"invalid expert scenario_overrides for {scenario}: {err}") from None
+            return changed.train_config(scenario)
         out = self.overrides()
         _set(out, "early_stop", self.early_stop)
         _set(out, "promotion.min_success", self.min_success)

@@ -130,6 +130,7 @@ def validated_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, 
         {**trajectory_dataset, "status": report.status, "report": str(report_path), "reasons": report.reasons},
         metadata={
             "status": report.status,
+            "iteration_dir": dg.MetadataValue.path(str(iter_dir)),
             "report": dg.MetadataValue.path(str(report_path)),
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in report.reasons) or "none"),
             "validation_seconds": round(report.elapsed_s, 3),

@@ -5,6 +5,7 @@ import dagster as dg
 
 from robosf_assets.artifacts import open_resumable_run_dir
 from robosf_assets.defs.config import ExpertConfig
+from robosf_assets.defs.guards import TRAINING_POOL
 from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
@@ -18,6 +19,7 @@ PROMOTION_CHECK = "expert_promotion_bar"
     partitions_def=scenario_partitions,
     group_name="expert",
     kinds={"pytorch"},
+    pool=TRAINING_POOL,
     description="PPO expert trained from scratch on the scenario, validated on 3 x 100 fresh episodes.",
     check_specs=[
         dg.AssetCheckSpec(

@@ -16,6 +16,7 @@ from robosf_assets.artifacts import (
 from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.datasets.load import load_trajectories, read_manifest
 from robosf_assets.defs.config import ArmConfig, BCPolicyConfig, FinetuneArmConfig
+from robosf_assets.defs.guards import TRAINING_POOL, quarantined_message, refuse_unless_validated
 from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_and_seed, scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
@@ -66,13 +67,14 @@ def _arm_output(kind: str, config: TrainConfig, result: TrainResult, run_dir: Pa
     ins={"validated_dataset": dg.AssetIn(partition_mapping=by_scenario)},
     group_name="pretraining",
     kinds={"pytorch"},
+    pool=TRAINING_POOL,
     description="Behaviour cloning of the validated dataset into PPO's policy; critic regressed on the demonstrations' returns.",
 )
 def bc_policy(context: dg.AssetExecutionContext, config: BCPolicyConfig, output: OutputTree, validated_dataset: dict):
     scenario, seed = scenario_and_seed(context)
     if validated_dataset["status"] != "validated":
-        raise dg.Failure(f"dataset {validated_dataset['iter_dir']} is {validated_dataset['status']}: "
-                         f"{'; '.join(validated_dataset['reasons'])}; a quarantined dataset is never used")
+        raise dg.Failure(quarantined_message(validated_dataset["iter_dir"], validated_dataset["status"],
+                                             validated_dataset["reasons"]))
     iter_dir = Path(validated_dataset["iter_dir"])
     dataset = read_manifest(iter_dir)
     train_config = config.train_config(scenario, seed)
@@ -119,6 +121,7 @@ def bc_policy(context: dg.AssetExecutionContext, config: BCPolicyConfig, output:
     partitions_def=scenario_seed_partitions,
     group_name="pretraining",
     kinds={"pytorch"},
+    pool=TRAINING_POOL,
     description="PPO initialised from bc_policy, critic warm-up with a frozen actor, evaluated on the fixed episodes.",
 )
 def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfig, output: OutputTree, bc_policy: dict):
@@ -138,12 +141,18 @@ def finetuned_policy(context: dg.AssetExecutionContext, config: FinetuneArmConfi
 
 @dg.asset(
     partitions_def=scenario_seed_partitions,
+    # not an input: the baseline does not read the dataset, but one expert anchors the scenario's whole
+    # chain (UI "Materialize all" offers the scenario partitions), and no baseline is trained for a
+    # scenario whose expert failed or whose dataset was quarantined
+    deps=[dg.AssetDep("validated_dataset", partition_mapping=by_scenario)],
     group_name="baseline",
     kinds={"pytorch"},
+    pool=TRAINING_POOL,
     description="PPO from scratch with the fine-tuned arm's hyperparameters, budget, seeds and evaluation schedule.",
 )
 def baseline_policy(context: dg.AssetExecutionContext, config: ArmConfig, output: OutputTree):
     scenario, seed = scenario_and_seed(context)
+    refuse_unless_validated(context.instance, scenario)
     train_config = config.train_config(scenario, seed)
     run_dir, _ = open_resumable_run_dir("baseline_policies", _partition_dir(scenario, seed), train_config.run_key(),
                                         root=output.path())
