@@ -13,13 +13,16 @@ use                         seeds                                 function
 training worlds             ``seed * 1000 + i``, i < n_envs        :func:`train_env_seeds`
                             (``[0, 10**6)``)
 curve evaluation episodes   ``eval_seed_base + e``                 :func:`eval_episode_seeds`
-                            (``[10**6, 2 * 10**6)``)
+                            (``[10**6, 1.9 * 10**6)``)
+selection episodes          ``1.9 * 10**6 + e``                    :func:`selection_episode_seeds`
+                            (``[1.9 * 10**6, 2 * 10**6)``)
 validation episodes         ``2 * 10**6 + eval_seed * 10**5 + e``  :func:`validation_episode_seeds`
                             (``>= 2 * 10**6``)
 ==========================  ====================================  ==========================
 
-The curve evaluation set drives early stopping, so the promotion verdict is computed on
-separate, never-seen validation episodes (selection on the curve set would bias it up).
+The curve evaluation set drives early stopping and nominates candidate policies; the
+held-out selection set picks one of them (:mod:`robosf_assets.training.selection`); the
+promotion verdict is computed on separate, never-seen validation episodes.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "MAX_TRAIN_SEED",
     "PROFILES",
     "TRAIN_SEED_LIMIT",
+    "SELECTION_SEED_BASE",
     "VALIDATION_SEED_BASE",
     "VALIDATION_SEED_STRIDE",
     "EvalSchedule",
@@ -48,6 +52,7 @@ __all__ = [
     "ValidationSpec",
     "eval_episode_seeds",
     "profile_config",
+    "selection_episode_seeds",
     "train_env_seeds",
     "validation_episode_seeds",
 ]
@@ -59,7 +64,10 @@ MAX_TRAIN_SEED = 999
 TRAIN_SEED_LIMIT = (MAX_TRAIN_SEED + 1) * MAX_ENVS
 """Every training world seed is below this (10**6)."""
 EVAL_SEED_LIMIT = 2 * 10**6
-"""Curve evaluation episode seeds lie in ``[TRAIN_SEED_LIMIT, EVAL_SEED_LIMIT)``."""
+"""Curve evaluation and selection episode seeds lie below this."""
+SELECTION_SEED_BASE = 1_900_000
+"""Selection episodes are ``[SELECTION_SEED_BASE, EVAL_SEED_LIMIT)``; curve evaluation
+episodes lie in ``[TRAIN_SEED_LIMIT, SELECTION_SEED_BASE)``."""
 VALIDATION_SEED_BASE = EVAL_SEED_LIMIT
 """First validation episode seed."""
 VALIDATION_SEED_STRIDE = 10**5
@@ -118,7 +126,7 @@ class EvalSchedule(_Model):
     )
     n_eval_episodes: int = Field(50, ge=1, description="Episodes per evaluation (fixed seeds).")
     eval_seed_base: int = Field(
-        TRAIN_SEED_LIMIT, description="First evaluation episode seed; must lie in [10**6, 2*10**6)."
+        TRAIN_SEED_LIMIT, description="First evaluation episode seed; must lie in [10**6, 1.9*10**6)."
     )
     n_eval_envs: int = Field(16, ge=1, description="Worlds stepped together while evaluating.")
     deterministic: bool = Field(True, description="Evaluate the mean action instead of sampling.")
@@ -149,11 +157,11 @@ class EvalSchedule(_Model):
     @model_validator(mode="after")
     def _disjoint_from_training(self) -> EvalSchedule:
         last = self.eval_seed_base + self.n_eval_episodes
-        if self.eval_seed_base < TRAIN_SEED_LIMIT or last > EVAL_SEED_LIMIT:
+        if self.eval_seed_base < TRAIN_SEED_LIMIT or last > SELECTION_SEED_BASE:
             raise ValueError(
                 f"eval_seed_base ({self.eval_seed_base}) + n_eval_episodes "
-                f"({self.n_eval_episodes}) must stay in [{TRAIN_SEED_LIMIT}, {EVAL_SEED_LIMIT}) so "
-                "evaluation episodes never reuse training or validation seeds"
+                f"({self.n_eval_episodes}) must stay in [{TRAIN_SEED_LIMIT}, {SELECTION_SEED_BASE}) "
+                "so evaluation episodes never reuse training, selection or validation seeds"
             )
         return self
 
@@ -184,6 +192,24 @@ class ValidationSpec(_Model):
         100, ge=1, le=VALIDATION_SEED_STRIDE, description="Episodes played per validation seed."
     )
     n_envs: int = Field(16, ge=1, description="Worlds stepped together while validating.")
+    selection_episodes: int | None = Field(
+        None,
+        ge=0,
+        le=EVAL_SEED_LIMIT - SELECTION_SEED_BASE,
+        description="Held-out selection episodes each candidate policy plays before validation "
+        "(None: 2 * episodes_per_seed, 200 in both profiles; 0: no selection, validate the best "
+        "curve evaluation's policy).",
+    )
+    selection_candidates: int = Field(
+        3, ge=1, description="Best curve evaluations nominated for selection (the final policy joins them)."
+    )
+
+    @property
+    def n_selection_episodes(self) -> int:
+        """``selection_episodes``, or twice ``episodes_per_seed`` when it is ``None``."""
+        if self.selection_episodes is not None:
+            return self.selection_episodes
+        return min(2 * self.episodes_per_seed, EVAL_SEED_LIMIT - SELECTION_SEED_BASE)
 
     @field_validator("eval_seeds")
     @classmethod
@@ -308,6 +334,13 @@ def train_env_seeds(seed: int, n_envs: int) -> list[int]:
 def eval_episode_seeds(schedule: EvalSchedule) -> list[int]:
     """The fixed episode seeds of every learning-curve evaluation."""
     return list(range(schedule.eval_seed_base, schedule.eval_seed_base + schedule.n_eval_episodes))
+
+
+def selection_episode_seeds(n_episodes: int) -> list[int]:
+    """Seeds of the held-out selection episodes: ``1.9 * 10**6 + e`` for ``e < n_episodes``."""
+    if not 0 <= n_episodes <= EVAL_SEED_LIMIT - SELECTION_SEED_BASE:
+        raise ValueError(f"need 0 <= n_episodes <= {EVAL_SEED_LIMIT - SELECTION_SEED_BASE}")
+    return list(range(SELECTION_SEED_BASE, SELECTION_SEED_BASE + n_episodes))
 
 
 def validation_episode_seeds(eval_seed: int, n_episodes: int) -> list[int]:

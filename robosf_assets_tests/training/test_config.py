@@ -98,7 +98,8 @@ def test_train_eval_and_validation_seeds_are_disjoint() -> None:
     # the extremes of the ranges too: the largest training world seed is below every
     # evaluation seed, and the largest allowed evaluation seed below every validation seed
     assert train_env_seeds(MAX_TRAIN_SEED, MAX_ENVS)[-1] < min(eval_episode_seeds(EvalSchedule()))
-    widest = EvalSchedule(eval_seed_base=2 * 10**6 - 100, n_eval_episodes=100)
+    widest = EvalSchedule(eval_seed_base=19 * 10**5 - 100, n_eval_episodes=100)
+    assert max(eval_episode_seeds(widest)) < 19 * 10**5  # the selection episodes start there
     assert max(eval_episode_seeds(widest)) < min(validation_episode_seeds(0, 1))
     # validation seeds do not overlap each other
     assert not set(validation_episode_seeds(0, 100_000)) & set(validation_episode_seeds(1, 10))
