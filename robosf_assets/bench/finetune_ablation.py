@@ -58,12 +58,12 @@ TARGET_SUCCESS, MAX_COLLISION, K, HOLD_FRACTION = 0.90, 0.05, 3, 0.90
 VARIANTS: dict[str, FinetuneConfig] = {
     # today's default: the 40,960-step critic warm-up, then the actor at the PPO rate
     "warmup": FinetuneConfig(critic_warmup_steps=WARMUP),
-    # PIRLNav: then the actor's rate rising from 0 over 20 rollouts (81,920 steps)
-    "warmup+ramp": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=81_920),
+    # PIRLNav: then the actor's rate rising from 0 over 10 rollouts (40,960 steps)
+    "warmup+ramp": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=40_960),
     # DAPG-style: then 2.0 * KL(pi_BC || pi), x0.99 per rollout (half-life 69 rollouts)
     "warmup+anchor": FinetuneConfig(critic_warmup_steps=WARMUP, anchor_coef=2.0, anchor_decay=0.99),
     "warmup+ramp+anchor": FinetuneConfig(
-        critic_warmup_steps=WARMUP, actor_ramp_steps=81_920, anchor_coef=2.0, anchor_decay=0.99
+        critic_warmup_steps=WARMUP, actor_ramp_steps=40_960, anchor_coef=2.0, anchor_decay=0.99
     ),
 }
 """The compared fine-tuning variants (the first three run by default)."""
@@ -368,9 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
                         choices=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=245_760, help="fine-tuning steps per arm")
+    parser.add_argument("--steps", type=int, default=163_840, help="fine-tuning steps per arm")
     parser.add_argument("--eval-every", type=int, default=8192)
-    parser.add_argument("--eval-episodes", type=int, default=100)
+    parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--from-curves", type=Path, default=None,
                         help="recompute a written ablation from its curves/ and check it")
