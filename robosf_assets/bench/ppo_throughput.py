@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,26 +148,34 @@ def make_training_ppo(config: TrainConfig, env: VecEnv) -> PPO:
     return _silence(build_ppo(config, env))
 
 
-def ppo_steps_per_s(model: PPO, steps: int) -> float:
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``wall``: elapsed time; ``cpu``: this process's CPU time (every measured loop runs on one
+thread), i.e. what one dedicated core would give, less sensitive to other work on a shared
+machine (though not to cache and memory-bandwidth contention)."""
+
+
+def ppo_steps_per_s(model: PPO, steps: int, clock: Callable[[], float] = time.perf_counter) -> float:
     """Env-steps/s of ``model.learn`` over at least ``steps`` steps (whole rollouts)."""
     rollout = model.n_steps * model.env.num_envs
     iterations = max(1, -(-steps // rollout))
-    start = time.perf_counter()
+    start = clock()
     model.learn(total_timesteps=iterations * rollout, reset_num_timesteps=False)
-    return iterations * rollout / (time.perf_counter() - start)
+    return iterations * rollout / (clock() - start)
 
 
-def env_only_steps_per_s(env: VecEnv, steps: int, seed: int = 0) -> float:
+def env_only_steps_per_s(
+    env: VecEnv, steps: int, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """Env-steps/s with uniformly random actions and no learning."""
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1, 1, size=(64, env.num_envs, 2)).astype(np.float32)
     env.reset()
     env.step(actions[0])  # warm-up
     iterations = max(1, steps // env.num_envs)
-    start = time.perf_counter()
+    start = clock()
     for k in range(iterations):
         env.step(actions[k % 64])
-    return iterations * env.num_envs / (time.perf_counter() - start)
+    return iterations * env.num_envs / (clock() - start)
 
 
 CEILING = "zero-cost (ceiling)"
@@ -199,7 +208,7 @@ def arm_train_config(
     )
 
 
-def eval_seconds(model: PPO, config: TrainConfig) -> float:
+def eval_seconds(model: PPO, config: TrainConfig, clock: Callable[[], float] = time.perf_counter) -> float:
     """Wall time of one curve evaluation as training runs it (profile's episodes and worlds)."""
     seeds = eval_episode_seeds(config.eval)
     env = make_vec_env(
@@ -208,9 +217,9 @@ def eval_seconds(model: PPO, config: TrainConfig) -> float:
         config.eval.eval_seed_base,
         **dict(config.env_overrides),
     )
-    start = time.perf_counter()
+    start = clock()
     evaluate_policy_episodes(model, config.scenario, seeds, deterministic=config.eval.deterministic, env=env)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def run(
@@ -221,13 +230,15 @@ def run(
     rounds: int = 3,
     torch_threads: int = 1,
     with_eval: bool = True,
+    clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Measure every arm: its ceiling and every scenario; one row per (arm, env).
 
     All models of all arms are built first, then timed in ``rounds`` interleaved chunks of
     ``steps / rounds`` steps each (ceiling and scenarios of arm 1, of arm 2, ..., again);
-    each reports its median chunk.
+    each reports its median chunk. ``clock``: a key of :data:`CLOCKS`.
     """
+    tick = CLOCKS[clock]
     with limited_threads(torch_threads):
         models: dict[tuple[int, str], PPO] = {}
         env_only: dict[tuple[int, str], float] = {}
@@ -248,15 +259,15 @@ def run(
                 config = arm.config.model_copy(update={"scenario": scenario})
                 env = make_vec_env(scenario, s.n_envs, config.train_seed_base, **overrides)
                 if (s.n_envs, scenario) not in measured:  # the same env for every arm
-                    measured[s.n_envs, scenario] = env_only_steps_per_s(env, min(steps, 20_000))
+                    measured[s.n_envs, scenario] = env_only_steps_per_s(env, min(steps, 20_000), clock=tick)
                 env_only[a, scenario] = measured[s.n_envs, scenario]
                 models[a, scenario] = make_training_ppo(config, env)
                 if with_eval:
-                    evals[a, scenario] = eval_seconds(models[a, scenario], config)
+                    evals[a, scenario] = eval_seconds(models[a, scenario], config, tick)
         chunks: dict[tuple[int, str], list[float]] = {key: [] for key in models}
         for _ in range(max(1, rounds)):
             for key, model in models.items():
-                chunks[key].append(ppo_steps_per_s(model, max(1, steps // max(1, rounds))))
+                chunks[key].append(ppo_steps_per_s(model, max(1, steps // max(1, rounds)), tick))
     rows: list[dict[str, Any]] = []
     for a, arm in enumerate(arms):
         ceiling = float(np.median(chunks[a, CEILING]))
@@ -269,6 +280,7 @@ def run(
                     "arm": arm.settings.name,
                     "settings": arm.settings.to_dict(),
                     "device": arm.device,
+                    "clock": clock,
                     "env": name,
                     "n_envs": arm.settings.n_envs,
                     "env_only": env_only.get((a, name), float("nan")),
@@ -332,6 +344,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--no-eval", action="store_true", help="skip timing one curve evaluation")
     parser.add_argument("--eval-episodes", type=int, help="episodes of that evaluation (default: profile's)")
     parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time (a shared machine)",
+    )
+    parser.add_argument(
         "--torch-threads", type=int, default=1, help="as TrainConfig.torch_threads; 0: torch's default"
     )
     args = parser.parse_args(argv)
@@ -348,11 +364,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     rows = run(
         args.steps, arms, args.scenarios, rounds=args.rounds, torch_threads=args.torch_threads,
-        with_eval=not args.no_eval,
+        with_eval=not args.no_eval, clock=args.clock,
     )
     described = "\n".join(f"  {a.settings.name}: {a.settings.label()}" for a in arms[:: len(devices)])
     print(
-        f"PPO env-steps/s incl. updates, torch threads {args.torch_threads or 'default'}; bars: "
+        f"PPO env-steps/s incl. updates ({args.clock} clock), torch threads "
+        f"{args.torch_threads or 'default'}; bars: "
         f"ppo >= {MIN_RATE:,}/s and ppo/ceiling >= {MIN_RATIO:.2f} (issue 11, for 'new' on "
         f"crossing); eval: one curve evaluation, untrained policy\n{described}\n{format_table(rows)}",
         flush=True,

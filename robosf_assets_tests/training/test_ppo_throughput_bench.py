@@ -21,7 +21,7 @@ def test_zero_cost_env_honours_the_vecenv_contract() -> None:
 def test_bench_reports_every_arm_against_its_own_ceiling(capsys) -> None:
     tiny = '{"name": "%s", "n_envs": %d, "n_steps": 16, "batch_size": 32, "n_epochs": 1, "net_arch": [8]}'
     rows = main(
-        ["--steps", "64", "--rounds", "1", "--scenarios", "corridor", "--devices", "cpu", "--eval-episodes", "2",
+        ["--steps", "64", "--rounds", "1", "--scenarios", "corridor", "--devices", "cpu", "--eval-episodes", "2", "--clock", "cpu",
          "--settings", tiny % ("a", 2), tiny % ("b", 4)]
     )
     assert [(r["arm"], r["env"], r["n_envs"]) for r in rows] == [
@@ -29,7 +29,7 @@ def test_bench_reports_every_arm_against_its_own_ceiling(capsys) -> None:
     ]
     for r in rows:
         assert r["ppo"] > 0 and r["ratio"] == r["ppo"] / r["ceiling"]
-        assert r["settings"]["batch_size"] == 32 and r["device"] == "cpu"
+        assert r["settings"]["batch_size"] == 32 and r["device"] == "cpu" and r["clock"] == "cpu"
     corridor = [r for r in rows if r["env"] == "corridor"]
     assert all(r["env_only"] > 0 and r["eval_s"] > 0 and 0 < r["eval_share"] < 1 for r in corridor)
     table = format_table(rows)
