@@ -192,3 +192,20 @@ def test_config_fields_are_validated() -> None:
     with pytest.raises(ValueError, match="extra"):
         FinetuneConfig(anchor_weight=1.0)
     assert [type(c) for c in FinetuneConfig().callbacks({})] == [CriticWarmup]
+
+
+def test_every_finetune_and_selection_knob_is_documented() -> None:
+    from pathlib import Path
+
+    from robosf_assets.training.config import ValidationSpec
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for title, model, fields in (
+        ("`FinetuneConfig`", FinetuneConfig, list(FinetuneConfig.model_fields)),
+        ("`ValidationSpec` (selection)", ValidationSpec, ["selection_episodes", "selection_candidates"]),
+    ):
+        body = doc.split(f"### {title}", 1)[1].split("### ", 1)[0]
+        assert all(f"| `{name}` |" in body for name in fields), title
+        for name in fields:
+            default = model.model_fields[name].default
+            assert f"| `{name}` | {default} |" in body, (name, default)
