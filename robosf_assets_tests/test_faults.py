@@ -125,3 +125,32 @@ def test_damage_no_checkpoint_survives_abandons_the_run_dir_and_the_retry_starts
     fresh, resumed = open_resumable_run_dir("experts", "crossing", config.run_key(), root=tmp_path)
     assert not resumed and fresh != run_dir
     release_run_dir(fresh)
+
+
+def test_rotation_killed_anywhere_loses_nothing_and_leaves_no_orphans(tmp_path):
+    import shutil
+
+    from robosf_assets.artifacts import list_iterations
+    from robosf_assets.datasets.archive import archives_of, restore_iteration, verify_archive
+    from robosf_assets.datasets.validate import write_integrity_report
+    from robosf_assets_tests.datasets import record_tiny, snapshot
+
+    root = tmp_path / "out"
+    scen = root / "datasets" / "crossing"
+    template = record_tiny(tmp_path / "tpl" / "crossing")
+    snaps = {}
+    for n in range(1, 7):
+        dest = scen / f"iter-{n:04d}"
+        shutil.copytree(template, dest)
+        write_integrity_report(dest, {"status": "validated", "copy": n})
+        snaps[dest.name] = snapshot(dest)
+    drive("rotate", root, 12, 7)
+    assert [p.name for p in list_iterations(scen)] == ["iter-0006"]
+    assert not [p for p in scen.iterdir() if p.name.startswith(".")]  # no .deleting-*, no temps
+    folder = root / "archive" / "crossing"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    for n in range(1, 6):
+        name = f"iter-{n:04d}"
+        archives = archives_of(folder, name)
+        assert len(archives) == 1 and verify_archive(archives[0]) == []
+        assert snapshot(restore_iteration(archives[0], tmp_path / "restored" / name)) == snaps[name]

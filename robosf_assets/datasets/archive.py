@@ -9,17 +9,24 @@ at any point loses nothing and a rerun finishes the work:
 
 1. ``iter-NNNN/`` complete (manifest present) and matching its manifest. An iteration
    that fails ``verify_manifest`` is never archived (it stays for inspection).
-2. The archive is written to a temporary name and renamed to ``iter-NNNN.tar.gz``
-   (a crash leaves a ``.tmp-*`` file or nothing). Bytes are deterministic: sorted
-   members, fixed gzip header.
-3. The archive is read back in full: every member's sha256 and size must equal the
+2. The archive is written to a temporary name and committed without replacing anything
+   (a crash leaves a ``.tmp-*`` file or nothing; such orphans are removed by the next
+   run). Bytes are deterministic: sorted members, fixed gzip header.
+3. Archives are never overwritten. The archive is ``iter-NNNN.tar.gz`` unless that name
+   holds something else (an older ``iter-NNNN`` of a wiped and re-recorded scenario, a
+   damaged file): that archive is kept and this one is named by its content,
+   ``iter-NNNN-<12 hex of the files' sha256s>.tar.gz`` (then ``...-2.tar.gz``, ... if even
+   that name is taken by a damaged file). An existing archive that holds exactly this
+   iteration is reused.
+4. The archive is read back in full: every member's sha256 and size must equal the
    file on disk, every file on disk must be in it, and every file the manifest lists
-   must be there with the manifest's sha256. A partial or corrupt archive from an
-   earlier attempt fails this and is rebuilt.
-4. ``iter-NNNN/`` is renamed to ``.deleting-iter-NNNN/`` (no reader or listing sees it
+   must be there with the manifest's sha256.
+5. ``iter-NNNN/`` is renamed to ``.deleting-iter-NNNN/`` (no reader or listing sees it
    as an iteration any more), its content is checked once more against what was
-   verified (a file added meanwhile aborts and renames it back), then it is removed.
-   A leftover ``.deleting-*`` directory is removed on rerun after its archive verifies.
+   verified (a file added meanwhile aborts and renames it back), the archive is
+   verified once more, and only then is the directory removed. A leftover
+   ``.deleting-*`` directory is removed on rerun once an archive of that iteration
+   verifies and holds every file left in it.
 
 A per-iteration ``flock`` in the archive folder serialises concurrent archivers of the
 same iteration; the lock dies with its process, so a crash never blocks a rerun.
@@ -32,6 +39,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import tarfile
@@ -59,11 +67,14 @@ __all__ = [
     "RotationAction",
     "archive_iteration",
     "archive_path_for",
+    "archives_of",
+    "iteration_of_archive",
     "pending_removals",
     "plan_rotation",
     "restore_iteration",
     "rotate",
     "rotation_run_key",
+    "sweep_orphans",
     "verify_archive",
 ]
 
@@ -159,10 +170,62 @@ def rotation_run_key(
 def archive_path_for(
     iter_dir: str | os.PathLike[str], archive_root: str | os.PathLike[str]
 ) -> Path:
-    """``<archive_root>/<scenario>/<iter-NNNN>.tar.gz`` for ``<scenario>/<iter-NNNN>``."""
+    """``<archive_root>/<scenario>/<iter-NNNN>.tar.gz`` for ``<scenario>/<iter-NNNN>``: the
+    first name tried; see :func:`archives_of` for the content-named ones beside it."""
     iter_dir = Path(iter_dir)
     name = iter_dir.name.removeprefix(DELETING_PREFIX)
     return Path(archive_root) / iter_dir.parent.name / f"{name}{ARCHIVE_SUFFIX}"
+
+
+_ARCHIVE_NAME = re.compile(
+    r"(?P<it>[^.].*?)(?:-(?P<digest>[0-9a-f]{12})(?:-(?P<n>[0-9]+))?)?" + re.escape(ARCHIVE_SUFFIX)
+)
+_TMP_ARCHIVE = re.compile(r"\.tmp-[0-9a-f]{8}-(?P<name>.+" + re.escape(ARCHIVE_SUFFIX) + r")")
+
+
+def iteration_of_archive(archive: str | os.PathLike[str]) -> str:
+    """The iteration an archive holds, from its name: ``iter-0001`` for ``iter-0001.tar.gz``
+    and for ``iter-0001-<digest>[-<n>].tar.gz``.
+
+    :raises ArchiveError: for a name of neither form.
+    """
+    m = _ARCHIVE_NAME.fullmatch(Path(archive).name)
+    if not m:
+        raise ArchiveError(f"{Path(archive).name} is not named <iteration>[-<digest>]{ARCHIVE_SUFFIX}")
+    return m["it"]
+
+
+def archives_of(archive_dir: str | os.PathLike[str], name: str) -> list[Path]:
+    """Every archive of iteration ``name`` in ``archive_dir``: ``<name>.tar.gz`` first, then
+    the content-named ones in name order."""
+    try:
+        entries = list(Path(archive_dir).iterdir())
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        m = _ARCHIVE_NAME.fullmatch(entry.name)
+        if m and m["it"] == name and entry.is_file():
+            found.append((m["digest"] is not None, int(m["n"] or 1), entry.name, entry))
+    return [e for *_, e in sorted(found)]
+
+
+def _content_digest(inventory: Inventory) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(inventory):
+        sha, size = inventory[rel]
+        h.update(f"{rel}\0{sha}\0{size}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def _candidate_names(name: str, inventory: Inventory) -> Iterator[str]:
+    yield f"{name}{ARCHIVE_SUFFIX}"
+    digest = _content_digest(inventory)
+    yield f"{name}-{digest}{ARCHIVE_SUFFIX}"
+    n = 2
+    while True:
+        yield f"{name}-{digest}-{n}{ARCHIVE_SUFFIX}"
+        n += 1
 
 
 # ---- inventory, packing, verification --------------------------------------------------
@@ -265,10 +328,10 @@ def verify_archive(archive: str | os.PathLike[str], expected: Inventory | None =
     members must also be exactly those files with those checksums.
     """
     archive = Path(archive)
-    name = archive.name.removesuffix(ARCHIVE_SUFFIX)
     if not archive.is_file():
         return [f"{archive}: missing"]
     try:
+        name = iteration_of_archive(archive)
         found, manifest = _read_archive(archive, name)
     except (tarfile.TarError, OSError, EOFError, ValueError, ArchiveError, gzip.BadGzipFile) as e:
         return [f"{archive.name}: unreadable (partial or corrupt): {type(e).__name__}: {e}"]
@@ -320,11 +383,12 @@ def _finish_removal(deleting: Path) -> None:
 def archive_iteration(
     iter_dir: str | os.PathLike[str], archive_root: str | os.PathLike[str]
 ) -> Path:
-    """Pack ``iter_dir`` into ``<archive_root>/<scenario>/<iter>.tar.gz``, verify the
-    archive, then remove ``iter_dir`` (see the module docstring for the steps).
+    """Pack ``iter_dir`` into an archive under ``<archive_root>/<scenario>/``, verify it,
+    then remove ``iter_dir`` (see the module docstring for the steps and the names).
 
-    Idempotent: an existing archive that verifies is reused, a bad one is rebuilt, and
-    when only ``.deleting-<iter>`` is left its removal is finished.
+    Idempotent: an existing archive holding exactly this iteration is reused, one holding
+    anything else is kept and a new name is used, and a ``.deleting-<iter>`` left by an
+    interrupted removal is finished first.
 
     :return: the archive path.
     :raises ArchiveError: when the iteration is incomplete, does not match its manifest,
@@ -335,15 +399,17 @@ def archive_iteration(
     name = iter_dir.name.removeprefix(DELETING_PREFIX)
     iter_dir = iter_dir.parent / name
     deleting = iter_dir.parent / f"{DELETING_PREFIX}{name}"
-    archive = archive_path_for(iter_dir, archive_root)
-    with _lock(archive.parent, name):
+    archive_dir = archive_path_for(iter_dir, archive_root).parent
+    with _lock(archive_dir, name):
+        _remove_orphans(archive_dir, name)
+        finished = _finish_pending(deleting, archive_dir, name) if deleting.exists() else None
         if not iter_dir.exists():
-            return _resume(iter_dir, deleting, archive)
-        if deleting.exists():
-            raise ArchiveError(
-                f"both {iter_dir} and {deleting} exist; an earlier removal of another {name} was "
-                "interrupted. Inspect and remove one by hand."
-            )
+            if finished is not None:
+                return finished
+            good = [a for a in archives_of(archive_dir, name) if not verify_archive(a)]
+            if good:
+                return good[0]  # already archived and removed
+            raise ArchiveError(f"{iter_dir} does not exist and no archive of {name} in {archive_dir} verifies")
         if not (iter_dir / MANIFEST_NAME).is_file():
             raise ArchiveError(
                 f"{iter_dir} has no manifest (incomplete or in flight); not archived"
@@ -354,13 +420,7 @@ def archive_iteration(
                 f"{iter_dir} does not match its manifest, left in place: {'; '.join(problems)}"
             )
         inventory = _inventory(iter_dir)
-        if archive.exists():
-            stale = verify_archive(archive, inventory)
-            if stale:
-                _log.warning("archive {} is not usable ({}); rebuilding it", archive, stale[0])
-                _pack_atomically(archive, iter_dir, overwrite=True)
-        else:
-            _pack_atomically(archive, iter_dir, overwrite=False)
+        archive = _archive_for(iter_dir, archive_dir, name, inventory)
         problems = verify_archive(archive, inventory)
         if problems:
             raise ArchiveError(
@@ -372,11 +432,19 @@ def archive_iteration(
             after = _inventory(deleting)
         except ArchiveError as e:
             after = {"<unarchivable entry>": (str(e), -1)}
-        if after != inventory:
+        # verified once more right before the originals go: the directory still holds what
+        # was archived, and the archive under its final name still holds it too
+        problems = [] if after == inventory else ["the directory changed"]
+        problems = problems or verify_archive(archive, inventory)
+        if problems:
             os.rename(deleting, iter_dir)
             fsync_dir(iter_dir.parent)
+            if problems == ["the directory changed"]:
+                raise ArchiveError(
+                    f"{iter_dir} changed while it was being archived; left in place, rerun to retry"
+                )
             raise ArchiveError(
-                f"{iter_dir} changed while it was being archived; left in place, rerun to retry"
+                f"archive {archive} no longer verifies, {iter_dir} left in place: {'; '.join(problems)}"
             )
         _finish_removal(deleting)
         _log.info(
@@ -388,25 +456,110 @@ def archive_iteration(
         return archive
 
 
+def _archive_for(iter_dir: Path, archive_dir: Path, name: str, inventory: Inventory) -> Path:
+    """An archive holding exactly ``inventory``: reused if one exists, else written under
+    the first free name. Nothing is ever overwritten."""
+    for candidate in _candidate_names(name, inventory):
+        path = archive_dir / candidate
+        if not path.exists():
+            _pack_atomically(path, iter_dir, overwrite=False)
+            return path
+        other = verify_archive(path, inventory)
+        if not other:
+            return path
+        _log.warning(
+            "archive {} holds something else ({}); it is kept, {} goes to a new name",
+            path,
+            other[0],
+            iter_dir,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover - the name generator is endless
+
+
 def _pack_atomically(archive: Path, iter_dir: Path, *, overwrite: bool) -> None:
     archive.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(archive, lambda tmp: _pack(tmp, iter_dir), overwrite=overwrite)
 
 
-def _resume(iter_dir: Path, deleting: Path, archive: Path) -> Path:
-    if deleting.exists():
-        problems = verify_archive(archive)
-        if problems:
-            raise ArchiveError(
-                f"{deleting} is an interrupted removal but its archive does not verify "
-                f"({'; '.join(problems)}); the remains are left for inspection"
-            )
-        _finish_removal(deleting)
-        _log.info("finished the interrupted removal of {} (archive {} verified)", iter_dir, archive)
-        return archive
-    if archive.exists() and not verify_archive(archive):
-        return archive  # already archived and removed
-    raise ArchiveError(f"{iter_dir} does not exist and {archive} is missing or does not verify")
+def _covers(archive: Path, remains: Inventory) -> list[str]:
+    """Problems unless ``archive`` verifies and holds every file in ``remains`` as it is."""
+    problems = verify_archive(archive)
+    if problems:
+        return problems
+    found, _ = _read_archive(archive, iteration_of_archive(archive))
+    return [
+        f"{archive.name}: {rel} is not in it as it is on disk"
+        for rel in sorted(remains)
+        if found.get(rel) != remains[rel]
+    ]
+
+
+def _finish_pending(deleting: Path, archive_dir: Path, name: str) -> Path:
+    """Finish an interrupted removal: remove ``deleting`` once an archive covers it."""
+    try:
+        remains = _inventory(deleting)
+    except ArchiveError as e:
+        raise ArchiveError(f"{deleting} is an interrupted removal holding odd entries ({e}); left for inspection") from e
+    why = []
+    for archive in archives_of(archive_dir, name):
+        problems = _covers(archive, remains)
+        if not problems:
+            _finish_removal(deleting)
+            _log.info("finished the interrupted removal of {} (archive {} verified)", deleting, archive)
+            return archive
+        why.append(problems[0])
+    raise ArchiveError(
+        f"{deleting} is an interrupted removal but no archive of {name} verifies and holds its files "
+        f"({'; '.join(why) or 'no archive'}); the remains are left for inspection"
+    )
+
+
+def _remove_orphans(archive_dir: Path, name: str) -> list[Path]:
+    """Remove temp files of interrupted packings of ``name``; call with its lock held."""
+    removed = []
+    try:
+        entries = list(archive_dir.iterdir())
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        m = _TMP_ARCHIVE.fullmatch(entry.name)
+        if not m:
+            continue
+        try:
+            if iteration_of_archive(m["name"]) != name:
+                continue
+        except ArchiveError:
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+        _log.info("removed {}, left by an interrupted archiving of {}", entry, name)
+    return removed
+
+
+def sweep_orphans(archive_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files interrupted archivings left in ``archive_dir`` (those of an
+    iteration being archived right now by another process are left alone)."""
+    archive_dir = Path(archive_dir)
+    names = set()
+    try:
+        entries = list(archive_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        m = _TMP_ARCHIVE.fullmatch(entry.name)
+        if m:
+            try:
+                names.add(iteration_of_archive(m["name"]))
+            except ArchiveError:
+                continue
+    removed: list[Path] = []
+    for name in sorted(names):
+        try:
+            with _lock(archive_dir, name):
+                removed += _remove_orphans(archive_dir, name)
+        except ArchiveError:
+            continue  # being archived now: its temp file is in use
+    return removed
 
 
 def rotate(
@@ -420,6 +573,7 @@ def rotate(
     scenario_dir = Path(scenario_dir)
     protected_names = _names(protected)
     actions: list[RotationAction] = []
+    sweep_orphans(Path(archive_root) / scenario_dir.name)
     for leftover in pending_removals(scenario_dir):
         name = leftover.name.removeprefix(DELETING_PREFIX)
         actions.append(_attempt(scenario_dir / name, archive_root, "finished_removal"))
@@ -453,7 +607,7 @@ def restore_iteration(
     :raises ArchiveError: when the archive is unreadable or its content fails the manifest.
     """
     archive_path = Path(archive_path)
-    name = archive_path.name.removesuffix(ARCHIVE_SUFFIX)
+    name = iteration_of_archive(archive_path)
     dest_parent = Path(dest_parent)
     dest = dest_parent / name
     if dest.exists():

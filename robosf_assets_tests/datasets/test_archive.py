@@ -138,11 +138,17 @@ def test_leftover_deleting_dir_kept_when_archive_is_bad(five):
     it = scen / "iter-0001"
     os.rename(it, scen / ".deleting-iter-0001")  # no archive at all: someone removed it
     actions = rotate(scen, archive_root)
-    assert actions[0].failed and "does not verify" in actions[0].detail
+    assert actions[0].failed and "no archive of iter-0001 verifies" in actions[0].detail
     assert (scen / ".deleting-iter-0001" / "trajectories.npz").exists()  # nothing deleted
 
 
-def test_partial_or_corrupt_archive_is_rebuilt(five, tmp_path):
+def _only_new_archive(archive_dir, old):
+    new = [p for p in arch.archives_of(archive_dir, "iter-0001") if p != old]
+    assert len(new) == 1 and new[0].name.startswith("iter-0001-") and new[0].name.endswith(".tar.gz")
+    return new[0]
+
+
+def test_partial_or_corrupt_archive_is_kept_and_a_new_one_written_beside_it(five, tmp_path):
     scen, archive_root, snaps = five
     archive = archive_root / SCENARIO / "iter-0001.tar.gz"
     archive.parent.mkdir(parents=True)
@@ -150,12 +156,13 @@ def test_partial_or_corrupt_archive_is_rebuilt(five, tmp_path):
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])  # truncated
     assert verify_archive(archive)
-    archive_iteration(scen / "iter-0001", archive_root)
-    assert verify_archive(archive) == []
-    assert snapshot(restore_iteration(archive, tmp_path / "r")) == snaps["iter-0001"]
+    new = archive_iteration(scen / "iter-0001", archive_root)
+    assert archive.read_bytes() == data[: len(data) // 2]  # never overwritten
+    assert new == _only_new_archive(archive.parent, archive) and verify_archive(new) == []
+    assert snapshot(restore_iteration(new, tmp_path / "r")) == snaps["iter-0001"]
 
 
-def test_archive_missing_a_file_is_rebuilt(five):
+def test_archive_missing_a_file_is_kept_and_a_new_one_written(five):
     scen, archive_root, _ = five
     it = scen / "iter-0001"
     archive = archive_root / SCENARIO / "iter-0001.tar.gz"
@@ -163,10 +170,73 @@ def test_archive_missing_a_file_is_rebuilt(five):
     with tarfile.open(archive, "w:gz") as tar:  # an archive from an older run, lacking a file
         tar.add(it, arcname="iter-0001", recursive=False)
         tar.add(it / "manifest.json", arcname="iter-0001/manifest.json")
+    before = archive.read_bytes()
     problems = verify_archive(archive)
     assert any("not in the archive" in p for p in problems)
-    archive_iteration(it, archive_root)
-    assert verify_archive(archive) == [] and not it.exists()
+    new = archive_iteration(it, archive_root)
+    assert archive.read_bytes() == before and new != archive
+    assert verify_archive(new) == [] and not it.exists()
+
+
+def test_a_rerecorded_iteration_never_overwrites_the_archive_of_its_namesake(template, tmp_path):
+    """output/datasets/<scenario>/ wiped, recording restarts at iter-0001: the old
+    iter-0001.tar.gz verifies on its own but holds other data; both must survive."""
+    scen, archive_root = tmp_path / "datasets" / SCENARIO, tmp_path / "archive"
+    first = scen / "iter-0001"
+    shutil.copytree(template, first)
+    write_integrity_report(first, {"status": "validated", "generation": 1})
+    old_snap = snapshot(first)
+    old = archive_iteration(first, archive_root)
+    old_bytes = old.read_bytes()
+    shutil.rmtree(scen)  # wiped
+    shutil.copytree(template, first)
+    write_integrity_report(first, {"status": "validated", "generation": 2})
+    new_snap = snapshot(first)
+    assert verify_archive(old) == [] and new_snap != old_snap
+    new = archive_iteration(first, archive_root)
+    assert old.read_bytes() == old_bytes and new != old
+    assert snapshot(restore_iteration(old, tmp_path / "r1")) == old_snap
+    assert snapshot(restore_iteration(new, tmp_path / "r2")) == new_snap
+    # archiving the same content again reuses its archive; a third generation gets a third name
+    shutil.copytree(tmp_path / "r2" / "iter-0001", first)
+    assert archive_iteration(first, archive_root) == new
+    shutil.copytree(template, first)
+    write_integrity_report(first, {"status": "validated", "generation": 3})
+    third = archive_iteration(first, archive_root)
+    assert len({old, new, third}) == 3 and all(verify_archive(a) == [] for a in (old, new, third))
+
+
+def test_orphan_temp_archives_are_removed_by_the_next_run(five):
+    scen, archive_root, _ = five
+    folder = archive_root / SCENARIO
+    folder.mkdir(parents=True)
+    orphans = [folder / ".tmp-0123abcd-iter-0001.tar.gz", folder / ".tmp-89abcdef-iter-0004-0123456789ab.tar.gz"]
+    for o in orphans:
+        o.write_bytes(b"x" * 1000)  # what a kill during packing leaves
+    keep = folder / "notes.txt"
+    keep.write_text("not ours")
+    rotate(scen, archive_root)
+    assert not any(o.exists() for o in orphans) and keep.exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_archive_damaged_after_its_verification_stops_the_removal(five, monkeypatch):
+    scen, archive_root, snaps = five
+    it = scen / "iter-0001"
+    real_rename = os.rename
+
+    def rename_then_damage(src, dst):
+        real_rename(src, dst)
+        if str(dst).endswith(".deleting-iter-0001"):
+            archive = archive_root / SCENARIO / "iter-0001.tar.gz"
+            data = archive.read_bytes()
+            archive.write_bytes(data[:-100])  # replaced or damaged once it had verified
+
+    monkeypatch.setattr(arch.os, "rename", rename_then_damage)
+    with pytest.raises(ArchiveError, match="no longer verifies"):
+        archive_iteration(it, archive_root)
+    monkeypatch.undo()
+    assert snapshot(it) == snaps["iter-0001"]  # nothing removed
 
 
 def test_iteration_not_matching_its_manifest_is_left_in_place(five):
@@ -215,5 +285,8 @@ def test_file_added_during_archiving_aborts_the_removal(five, monkeypatch):
     after = snapshot(it)
     after.pop("integrity-0009.json")
     assert after == snaps["iter-0001"]
-    archive_iteration(it, archive_root)  # the rerun rebuilds the archive with the new file
-    assert not it.exists()
+    first = archive_root / SCENARIO / "iter-0001.tar.gz"
+    first_bytes = first.read_bytes()
+    again = archive_iteration(it, archive_root)  # the rerun archives the new file too, beside
+    assert not it.exists() and again != first and first.read_bytes() == first_bytes
+    assert "iter-0001/integrity-0009.json" in tarfile.open(again).getnames()
