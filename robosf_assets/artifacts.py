@@ -248,6 +248,7 @@ def atomic_save(
     writer: Callable[[Path], None],
     *,
     overwrite: bool = False,
+    make_parents: bool = True,
 ) -> Path:
     """Let ``writer`` write a file, then move it to ``path`` atomically.
 
@@ -262,12 +263,17 @@ def atomic_save(
         (e.g. ``lambda p: model.save(p)``, ``lambda p: np.savez(p, **arrays)``).
     :param overwrite: replace an existing file at ``path``. Without it an existing file
         raises :class:`FileExistsError` naming the file, before ``writer`` runs.
+    :param make_parents: create missing parent directories; with ``False`` a missing
+        directory raises :class:`FileNotFoundError` and nothing is created.
     :return: ``path`` as a :class:`Path`.
     """
     path = Path(path)
     if not overwrite and os.path.lexists(path):
         raise _refuse(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"directory {path.parent} does not exist", str(path.parent))
     tmp_name = f"{_TMP_PREFIX}{secrets.token_hex(4)}-{path.name}"
     tmp = path.parent / tmp_name
     try:
@@ -290,7 +296,7 @@ def atomic_save(
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False, make_parents: bool = True
 ) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_save`)."""
 
@@ -298,7 +304,7 @@ def atomic_write_bytes(
         with open(tmp, "xb") as f:
             f.write(data)
 
-    return atomic_save(path, write, overwrite=overwrite)
+    return atomic_save(path, write, overwrite=overwrite, make_parents=make_parents)
 
 
 def atomic_write_text(
@@ -307,9 +313,10 @@ def atomic_write_text(
     *,
     overwrite: bool = False,
     encoding: str = "utf-8",
+    make_parents: bool = True,
 ) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_save`)."""
-    return atomic_write_bytes(path, text.encode(encoding), overwrite=overwrite)
+    return atomic_write_bytes(path, text.encode(encoding), overwrite=overwrite, make_parents=make_parents)
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -379,13 +386,13 @@ def dumps_json(obj: Any) -> str:
 
 
 def atomic_write_json(
-    path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False
+    path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False, make_parents: bool = True
 ) -> Path:
     """Write ``obj`` as JSON atomically: sorted keys, indent 2, NaN/inf as ``null``.
 
     See :func:`to_jsonable` for the types accepted beyond plain JSON.
     """
-    return atomic_write_text(path, dumps_json(obj), overwrite=overwrite)
+    return atomic_write_text(path, dumps_json(obj), overwrite=overwrite, make_parents=make_parents)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -13,7 +13,11 @@ Two readers, one layout (:mod:`.schema`):
   one episode plus the small per-episode index arrays, whatever the dataset size.
 
 Downstream code must only use validated datasets: both readers refuse anything whose
-latest integrity report is not ``validated`` unless ``require_validated=False``.
+latest integrity report is not ``validated`` unless ``require_validated=False``. A report
+is only as good as the bytes it judged, so before reading a validated dataset both
+readers check again, cheaply next to training on it, that the manifest is unedited (its
+self-digest), that every file matches the sha256 and size the manifest records, and that
+the report was written for this manifest (same ``dataset_id`` and ``content_sha256``).
 """
 
 from __future__ import annotations
@@ -28,14 +32,16 @@ from typing import Any, BinaryIO
 import numpy as np
 from imitation.data.types import TrajectoryWithRew
 
-from robosf_assets.artifacts import MANIFEST_NAME, list_iterations, read_json
+from robosf_assets.artifacts import MANIFEST_NAME, list_iterations, read_json, verify_manifest
 from robosf_assets.datasets.schema import (
     ARRAY_SPECS,
+    MANIFEST_DIGEST_KEY,
     STATUS_INCOMPLETE,
     STATUS_QUARANTINED,
     STATUS_RECORDED,
     STATUS_VALIDATED,
     TRAJECTORIES_NAME,
+    manifest_digest,
 )
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "load_trajectories",
     "read_integrity_report",
     "read_manifest",
+    "verify_unchanged",
 ]
 
 _REPORT_RE = re.compile(r"integrity(?:-(\d+))?\.json")
@@ -155,6 +162,35 @@ def _require_validated(iter_dir: Path) -> None:
         )
 
 
+def verify_unchanged(iter_dir: str | os.PathLike[str]) -> None:
+    """Raise unless the iteration is still what its latest integrity report judged.
+
+    Checks the manifest's self-digest, every file's sha256 and size against the manifest
+    (:func:`~robosf_assets.artifacts.verify_manifest`), and that the report names this
+    manifest's ``dataset_id`` and ``content_sha256``.
+
+    :raises DatasetError: naming every difference found.
+    """
+    iter_dir = Path(iter_dir)
+    manifest = read_manifest(iter_dir)
+    problems = []
+    if manifest.get(MANIFEST_DIGEST_KEY) != manifest_digest(manifest):
+        problems.append(f"{MANIFEST_NAME} was edited after recording ({MANIFEST_DIGEST_KEY} does not match)")
+    problems += verify_manifest(iter_dir)
+    report = read_integrity_report(iter_dir) or {}
+    for key in ("dataset_id", "content_sha256"):
+        if report.get(key) != manifest.get(key):
+            problems.append(
+                f"integrity report {report.get('report_file')} judged {key} {report.get(key)!r}, "
+                f"the manifest says {manifest.get(key)!r}"
+            )
+    if problems:
+        raise DatasetError(
+            f"dataset {iter_dir} changed since it was validated: {'; '.join(problems)}. "
+            "Validate it again (its report will then say what is wrong)."
+        )
+
+
 # ---- whole-array reading ---------------------------------------------------------------
 
 
@@ -185,7 +221,7 @@ def _trajectory(
 
 
 def load_trajectories(
-    iter_dir: str | os.PathLike[str], *, require_validated: bool = True
+    iter_dir: str | os.PathLike[str], *, require_validated: bool = True, verify: bool | None = None
 ) -> list[TrajectoryWithRew]:
     """Every episode as an ``imitation`` ``TrajectoryWithRew``, in recording order.
 
@@ -194,11 +230,15 @@ def load_trajectories(
     (``False`` for a time-limit truncation, so value targets bootstrap there).
 
     :param require_validated: refuse datasets whose status is not ``validated``.
-    :raises DatasetError: for unvalidated, incomplete or unreadable datasets.
+    :param verify: check the files against the manifest first (:func:`verify_unchanged`);
+        default: when ``require_validated``.
+    :raises DatasetError: for unvalidated, incomplete, changed or unreadable datasets.
     """
     iter_dir = Path(iter_dir)
     if require_validated:
         _require_validated(iter_dir)
+    if require_validated if verify is None else verify:
+        verify_unchanged(iter_dir)
     a = load_arrays(iter_dir)
     out = []
     for e in range(len(a["episode_lengths"])):
@@ -252,7 +292,7 @@ class _NpyStream:
 
 
 def iter_episodes(
-    iter_dir: str | os.PathLike[str], *, require_validated: bool = True
+    iter_dir: str | os.PathLike[str], *, require_validated: bool = True, verify: bool | None = None
 ) -> Iterator[TrajectoryWithRew]:
     """Stream the episodes one at a time (same objects as :func:`load_trajectories`).
 
@@ -262,6 +302,8 @@ def iter_episodes(
     iter_dir = Path(iter_dir)
     if require_validated:
         _require_validated(iter_dir)
+    if require_validated if verify is None else verify:
+        verify_unchanged(iter_dir)
     index = load_arrays(iter_dir, _EPISODE_ARRAYS)
     path = iter_dir / TRAJECTORIES_NAME
     try:

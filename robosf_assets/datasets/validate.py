@@ -37,6 +37,7 @@ smaller and are read whole.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -887,14 +888,23 @@ def write_integrity_report(
     concurrent validations both keep their report). Readers use the highest number.
 
     :return: the path written.
+    :raises FileNotFoundError: when ``iter_dir`` does not exist (deleted, archived): no
+        directory is ever created for a report.
     """
     iter_dir = Path(iter_dir)
+    if not iter_dir.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"dataset iteration {iter_dir} does not exist (deleted or archived?); "
+            "no integrity report written and no directory created",
+            str(iter_dir),
+        )
     body = report.to_dict() if isinstance(report, IntegrityReport) else dict(report)
     n = 1
     while True:
         name = INTEGRITY_NAME if n == 1 else f"integrity-{n:04d}.json"
         try:
-            path = atomic_write_json(iter_dir / name, body)
+            path = atomic_write_json(iter_dir / name, body, make_parents=False)
         except FileExistsError:
             n += 1
             continue

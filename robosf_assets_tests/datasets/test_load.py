@@ -73,3 +73,41 @@ def test_unreadable_report_counts_as_quarantined(tmp_path):
     (tmp_path / "integrity.json").write_text("{not json")
     assert read_integrity_report(tmp_path)["status"] == "quarantined"
     assert dataset_status(tmp_path) == "quarantined"
+
+
+def _validated_copy(validated, tmp_path):
+    import shutil
+
+    return shutil.copytree(validated, tmp_path / SCENARIO / validated.name)
+
+
+def test_npz_rewritten_after_validation_is_refused(validated, tmp_path):
+    """Stale trust (issue 13 item 6): NaN observations written over a validated dataset."""
+    from robosf_assets.datasets.schema import TRAJECTORIES_NAME, write_npz
+
+    it = _validated_copy(validated, tmp_path)
+    arrays = load_arrays(it)
+    arrays["observations"] = arrays["observations"].copy()
+    arrays["observations"][3, 1] = np.nan
+    (it / TRAJECTORIES_NAME).unlink()
+    write_npz(it / TRAJECTORIES_NAME, arrays)
+    assert dataset_status(it) == "validated"  # the old report still says so...
+    for read in (load_trajectories, lambda p: list(iter_episodes(p))):
+        with pytest.raises(DatasetError, match="changed since it was validated: trajectories.npz: "):
+            read(it)  # ...but the bytes it judged are gone
+    assert np.isnan(load_trajectories(it, require_validated=False)[0].obs).any()  # inspection still works
+
+
+def test_edited_manifest_or_a_report_of_other_data_is_refused(validated, tmp_path):
+    import json
+
+    it = _validated_copy(validated, tmp_path / "a")
+    m = json.loads((it / "manifest.json").read_text())
+    m["n_episodes"] += 1
+    (it / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DatasetError, match="manifest.json was edited"):
+        load_trajectories(it)
+    other = _validated_copy(validated, tmp_path / "b")
+    write_integrity_report(other, {"status": "validated", "dataset_id": "someone-else", "content_sha256": "0"})
+    with pytest.raises(DatasetError, match="judged dataset_id 'someone-else'"):
+        load_trajectories(other)

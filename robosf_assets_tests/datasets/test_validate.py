@@ -287,6 +287,14 @@ def test_missing_directory_is_a_reason(tmp_path):
     assert "does not exist" in report.reasons[0]
 
 
+def test_validating_a_deleted_iteration_creates_nothing(copy):
+    shutil.rmtree(copy)  # deleted (or archived) between recording and validation
+    report = validate_dataset(copy, min_episodes=MIN)
+    with pytest.raises(FileNotFoundError, match="does not exist.*no directory created"):
+        write_integrity_report(copy, report)
+    assert not copy.exists()
+
+
 def test_standalone_checks(copy):
     assert check_size_cap(copy, 10**9).passed
     assert not check_size_cap(copy, 10).passed
