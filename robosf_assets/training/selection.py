@@ -167,7 +167,10 @@ def select_policy(config: TrainConfig, run_dir: Path, result: TrainResult) -> Se
         outcome = SelectionOutcome(path, int(steps), [], None, None, 0.0)
         atomic_write_json(run_dir / SELECTION_JSON, outcome.to_json(), overwrite=True)
         return outcome
-    candidates = nominate(result.curve, run_dir, result.model_path, result.timesteps_used,
+    # an early-stopped run collected one vector step after its last evaluation without
+    # training on it: its final policy is the last curve row's
+    final_step = result.curve[-1]["timesteps"] if result.stopped_early and result.curve else result.timesteps_used
+    candidates = nominate(result.curve, run_dir, result.model_path, int(final_step),
                           config.promotion, spec.selection_candidates)
     seeds = selection_episode_seeds(spec.n_selection_episodes)
     for c in candidates:
