@@ -133,6 +133,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "scenario": args.scenario,
         "scenario_params": dict(get_scenario(args.scenario).params),
         "scenario_sha256": get_scenario(args.scenario).fingerprint(),
+        "scenario_toml": Path(get_scenario(args.scenario).source_file).read_text(),
         "seed": args.seed,
         "timesteps_used": result.timesteps_used,
         "stopped_early": result.stopped_early,

@@ -61,11 +61,11 @@ def _straight_into_the_cup(**overrides):
 
 def test_driving_straight_at_the_goal_is_a_trap_and_a_collision_forfeits_progress():
     # no waypoints: the controller drives into the U-shaped wall between start and goal
-    forfeit = _straight_into_the_cup()
+    forfeit = _straight_into_the_cup(reward_collision_forfeit=1.0)
     assert all(e.metrics["collision_obstacle"] for e in forfeit)
-    # detour.toml: reward_collision 30, forfeit 1: the episode returns exactly -30
+    # detour.toml: reward_collision 30; with forfeit 1 the episode returns exactly -30
     assert np.allclose([e.metrics["episode_return"] for e in forfeit], -30.0)
-    plain = _straight_into_the_cup(reward_collision_forfeit=0.0)
+    plain = _straight_into_the_cup()  # the scenario's own reward: forfeit 0
     # the plain progress term keeps the metres driven towards the goal before the crash
     assert all(e.metrics["episode_return"] > -30.0 + 5.0 for e in plain)
 
