@@ -1,7 +1,8 @@
 # Two commands for a newcomer (see README.md):
-#   make demo   install, then materialise the pipeline on the embedded Dagster instance
+#   make demo   install, then run the whole graph as one Dagster backfill on the embedded instance
 #   make test   install, then run the test suite
-# Everything lives in .venv/ and .dagster_home/ inside the project.
+# Everything lives in .venv/ and .dagster_home/ inside the project. `make ui` opens the same
+# instance in the Dagster UI; `make cluster` starts a local Postgres + Celery deployment.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install chromium demo test ui bench clean-home
+.PHONY: install chromium services demo test ui cluster bench clean-home
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,11 +39,25 @@ chromium:
 	@[ "$$ROBOSF_SKIP_BROWSER" = 1 ] || { command -v chromium && command -v chromedriver; } >/dev/null || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver)
 
-test: install chromium
+# Debian's PostgreSQL and Redis for the cluster tests (robosf_assets_tests/cluster) and
+# `make cluster`; sudo only when not root. ROBOSF_SKIP_SERVICES=1 installs nothing (the tests
+# then skip when the servers are missing, saying why).
+services:
+	@[ "$$ROBOSF_SKIP_SERVICES" = 1 ] || { command -v redis-server && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql redis-server) || \
+	  echo "could not install postgresql and redis-server: the cluster tests will skip"
+
+test: install chromium services
 	$(PY) -m pytest
 
+# the training pool's limit (one per core unless ROBOSF_TRAINING_SLOTS says), then webserver + daemon
 ui: install
+	$(PY) -m robosf_assets.cli pool
 	$(VENV)/bin/dagster dev -w workspace.yaml
+
+# Postgres, Redis, 2 Celery workers, daemon and webserver on localhost (deploy/, docs/deployment.md)
+cluster: install services
+	$(PY) deploy/local_cluster.py --dir .cluster
 
 bench: install
 	$(PY) -m robosf_assets.bench.sim
