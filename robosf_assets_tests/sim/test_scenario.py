@@ -97,3 +97,108 @@ def test_fingerprint_changes_with_the_scenario_not_with_its_file(tmp_path):
     with_params = tmp_path / "d.toml"
     with_params.write_text(USER_SCENARIO + "\n[params]\nped_start_clearance = 3.0\n")
     assert load_scenario_file(with_params).fingerprint() != fa
+
+
+# ---- geometry checked at load (issue 13 item 8) ---------------------------------------------
+
+DIVIDED = USER_SCENARIO.replace(
+    "walls = [[0, 0, 10, 0], [10, 0, 10, 10], [10, 10, 0, 10], [0, 10, 0, 0]]",
+    "walls = [[0, 0, 10, 0], [10, 0, 10, 10], [10, 10, 0, 10], [0, 10, 0, 0], [5, 0, 5, 10]]",
+)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        # a goal inside a wall / outside the arena, a start on a wall
+        (USER_SCENARIO.replace("goal = [[8, 8, 9, 9]]", "goal = [[9.5, 8, 10.5, 9]]"),
+         "robot.goal[0] [9.5, 8, 10.5, 9] is not inside the arena [0, 0, 10, 10]"),
+        (USER_SCENARIO.replace("goal = [[8, 8, 9, 9]]", "goal = [[8, 11, 9, 12]]"), "robot.goal[0]"),
+        (USER_SCENARIO.replace("start = [[1, 1, 2, 2]]", "start = [[0.2, 1, 2, 2]]"),
+         "robot.start[0] [0.2, 1, 2, 2] comes within 0.20 m of walls[3] [0, 10, 0, 0]; the robot (radius 0.4 m)"),
+        (USER_SCENARIO + "\n[params]\nrobot_radius = 1.5\n", "robot.start[0] [1, 1, 2, 2] comes within 1.00 m"),
+        # pedestrians: a source outside, a via on a wall, a target behind a wall
+        (USER_SCENARIO.replace("source = [1, 8, 2, 9]", "source = [-3, 8, -2, 9]"),
+         "pedestrians.flows[0].source [-3, 8, -2, 9] is not inside the arena"),
+        (USER_SCENARIO.replace("target = [8, 1, 9, 2]", "target = [8, 1, 9, 2]\nvia = [[5, 9.9]]"),
+         "pedestrians.flows[0].via[0] [5, 9.9] comes within 0.10 m of walls[2]"),
+        (DIVIDED.replace("goal = [[8, 8, 9, 9]]", "goal = [[3, 8, 4, 9]]"),
+         "pedestrians.flows[0].target [8, 1, 9, 2] cannot be reached from pedestrians.flows[0].source"),
+        (DIVIDED, "robot.goal[0] [8, 8, 9, 9] cannot be reached from robot.start[0] [1, 1, 2, 2]"),
+        (USER_SCENARIO.replace("goal = [[8, 8, 9, 9]]", "goal = [[8, 8, 9, 9]]\nmin_goal_distance = 20"),
+         "robot.min_goal_distance 20 m is more than the largest start-goal distance"),
+    ],
+)
+def test_impossible_geometry_is_refused_naming_file_and_field(tmp_path, bad, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(bad)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario_file(f)
+    assert str(f) in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_a_gap_the_robot_fits_through_is_reachable(tmp_path):
+    # the dividing wall leaves a 1.2 m door at y 4.4..5.6: wide enough for 0.8 m of robot
+    door = DIVIDED.replace("[5, 0, 5, 10]]", "[5, 0, 5, 4.4], [5, 5.6, 5, 10]]")
+    f = tmp_path / "door.toml"
+    f.write_text(door)
+    assert load_scenario_file(f).name == "plaza-small"
+    f.write_text(door + "\n[params]\nrobot_radius = 0.7\n")  # 1.4 m of robot: no way through
+    with pytest.raises(ScenarioError, match="robot.goal.0. .* cannot be reached"):
+        load_scenario_file(f)
+
+
+def test_the_scenario_files_shipped_pass_the_geometry_checks():
+    from pathlib import Path
+
+    import robosf_assets.sim as sim
+
+    dirs = [Path(sim.__file__).parent / d for d in ("scenarios", "scenarios_benchmark")]
+    files = [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.toml"))]
+    assert len(files) >= 3
+    for f in files:
+        load_scenario_file(f)
+
+
+# ---- a broken file is that file's error (issue 13 item 5) ------------------------------------
+
+
+def test_a_broken_file_is_reported_and_the_other_scenarios_keep_working(tmp_path, monkeypatch):
+    from robosf_assets.sim.scenario import scenario_load_errors
+
+    (tmp_path / "plaza.toml").write_text(USER_SCENARIO)
+    (tmp_path / "broken.toml").write_text("name = [")  # a TOML syntax error
+    (tmp_path / "walled.toml").write_text(
+        USER_SCENARIO.replace('"plaza-small"', '"walled"').replace("goal = [[8, 8, 9, 9]]", "goal = [[9.5, 8, 10.5, 9]]"))
+    monkeypatch.setenv("ROBOSF_SCENARIO_PATH", str(tmp_path))
+    assert list_scenarios() == ["crossing", "corridor", "bottleneck", "plaza-small"]
+    errors = {e.path.rsplit("/", 1)[-1]: e for e in scenario_load_errors()}
+    assert sorted(errors) == ["broken.toml", "walled.toml"]
+    assert "not valid TOML" in errors["broken.toml"].message and errors["walled.toml"].name == "walled"
+    with pytest.raises(ScenarioError, match="'walled' cannot be loaded: .*walled.toml: robot.goal.0."):
+        get_scenario("walled")
+    with pytest.raises(ScenarioError, match="'broken' cannot be loaded: .*not valid TOML"):
+        get_scenario("broken")
+    assert get_scenario("plaza-small").horizon == 120
+    # a broken override of a built-in hides the built-in instead of silently using it
+    (tmp_path / "crossing.toml").write_text(USER_SCENARIO.replace('"plaza-small"', '"crossing"').replace(
+        "horizon = 120", "horizon = -1"))
+    assert "crossing" not in list_scenarios()
+    with pytest.raises(ScenarioError, match="horizon must be a positive"):
+        get_scenario("crossing")
+
+
+def test_the_dagster_definitions_load_with_a_broken_scenario_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "broken.toml").write_text("name = [")
+    (tmp_path / "plaza.toml").write_text(USER_SCENARIO)
+    env = {**os.environ, "ROBOSF_SCENARIO_PATH": str(tmp_path)}
+    code = ("from robosf_assets.defs.partitions import scenario_partitions, SCENARIO_LOAD_ERRORS as e; "
+            "print(scenario_partitions.get_partition_keys(), [x.path for x in e])")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "['crossing', 'corridor', 'bottleneck', 'plaza-small']" in proc.stdout
+    assert "broken.toml" in proc.stdout and "broken.toml" in proc.stderr  # listed and logged as a warning
