@@ -221,6 +221,11 @@ def why_failed(instance: dg.DagsterInstance, run_id: str) -> str:
         user = data.user_failure_data.description if data.user_failure_data else None
         message = user or (data.error.message.strip().splitlines()[-1] if data.error else "step failed")
         reasons.append(f"{event.step_key}: {message}")
+    if not reasons:  # the run itself failed: a process that died, code that would not load
+        for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+            error = record.event_log_entry.dagster_event.engine_event_data.error
+            if error is not None:
+                reasons.append(f"{record.event_log_entry.dagster_event.message}: {error.message.strip().splitlines()[-1]}")
     if not reasons:
         for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records:
             reasons.append(record.event_log_entry.dagster_event.message or "run failed")
