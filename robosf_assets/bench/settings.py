@@ -99,7 +99,9 @@ class PPOSettings:
         return {**asdict(self), "net_arch": list(self.net_arch)}
 
 
-OLD_SETTINGS = PPOSettings("old", n_envs=16, n_steps=256, batch_size=1024, n_epochs=10)
+OLD_SETTINGS = PPOSettings(
+    "old", n_envs=16, n_steps=256, batch_size=1024, n_epochs=10, learning_rate=3e-4
+)
 """Both profiles' PPO settings before issue 11 (3,688 env-steps/s on crossing then)."""
 
 
@@ -113,6 +115,7 @@ def profile_settings(profile: str = "full", name: str = "new") -> PPOSettings:
         batch_size=cfg.ppo.batch_size,
         n_epochs=cfg.ppo.n_epochs,
         net_arch=tuple(cfg.ppo.net_arch),
+        learning_rate=cfg.ppo.learning_rate,
     )
 
 

@@ -362,20 +362,23 @@ PROFILES: dict[str, dict[str, Any]] = {
     # quick: the demo budget (make demo: every scenario, 5 seeds, in minutes on 2 cores).
     # The full profile's expert run cut off at 999,424 steps: the same PPO, evaluations,
     # early stop and validation, and the learning rate of the full 1,998,848-step decay, so
-    # the first 999,424 steps are the full run's, bit for bit. The full experts' best
-    # evaluations come at 40,960 (crossing), 163,840 (bottleneck) and 720,896 (corridor),
-    # inside the cut. Quick profiles with their own shorter schedules gave experts that
+    # the first 999,424 steps are the full run's, bit for bit. With the settings before
+    # issue 11 (16 envs x 256 steps, 10 epochs, lr 3e-4) the full experts' best evaluations
+    # came at 40,960 (crossing), 163,840 (bottleneck) and 720,896 (corridor), inside the
+    # cut. Quick profiles with their own shorter schedules gave experts that
     # failed validation (crossing 0.903 / 0.097 with a 1M decay; corridor 0.911 / 0.078
     # and bottleneck 0.756 / 0.244 with 64x64 nets and 150k steps). The comparison arms get
     # 40,960 steps (ARM_TIMESTEPS).
     "quick": {
         "env_overrides": {"frame_stack": 2},
         "total_timesteps": 999_424,
-        "n_envs": 16,
+        "n_envs": 64,
         "ppo": {
-            "n_steps": 256,
+            "n_steps": 64,
             "batch_size": 1024,
+            "n_epochs": 4,
             "net_arch": [128, 128],
+            "learning_rate": 7.5e-4,
             "learning_rate_final": 3e-5,
             "learning_rate_horizon": 1_998_848,
         },
@@ -392,15 +395,25 @@ PROFILES: dict[str, dict[str, Any]] = {
     # against the plain bar (success >= 0.90, collision <= 0.05).
     "full": {
         "env_overrides": {"frame_stack": 2},
-        # 488 rollouts of 16 x 256 steps: training runs in whole rollouts, and 2,000,000
+        # 488 rollouts of 64 x 64 steps: training runs in whole rollouts, and 2,000,000
         # would round up to 2,002,944, just over issue 3's budget
         "total_timesteps": 1_998_848,
-        "n_envs": 16,
-        # batch 1024 (4 minibatches per rollout): with 512, bottleneck collapsed into a
-        # standing-still policy (success 0 for 2M steps); with 1024 it reached 0.89 by 300k.
-        # the learning rate decays linearly to 3e-5: at a constant 3e-4 the success rate kept
-        # oscillating by +-0.05 around 0.9 instead of settling
-        "ppo": {"n_steps": 256, "batch_size": 1024, "net_arch": [128, 128], "learning_rate_final": 3e-5},
+        # issue 11: 64 worlds x 64 steps, 4 epochs of batch 1024 (16 gradient steps per
+        # rollout) at 2.5x the learning rate, instead of 16 x 256 and 10 epochs (40 steps) at
+        # 3e-4: a third of the update cost per env step (bench.ppo_throughput); steps to
+        # threshold from scratch on crossing in docs/configuration.md (bench.settings).
+        # Before that, with 16 x 256: batch 512 let bottleneck collapse into a standing-still
+        # policy (success 0 for 2M steps), 1024 reached 0.89 by 300k; at a constant 3e-4 the
+        # success rate kept oscillating by +-0.05 around 0.9: the rate decays linearly to 3e-5
+        "n_envs": 64,
+        "ppo": {
+            "n_steps": 64,
+            "batch_size": 1024,
+            "n_epochs": 4,
+            "net_arch": [128, 128],
+            "learning_rate": 7.5e-4,
+            "learning_rate_final": 3e-5,
+        },
         "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
         "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
         "early_stop": True,

@@ -114,7 +114,8 @@ def test_finetuning_scales_the_whole_learning_rate_schedule_and_records_it(demos
     scaled = finetune.apply(config)
     assert scaled.ppo.learning_rate == pytest.approx(config.ppo.learning_rate * 0.1)
     assert scaled.ppo.learning_rate_final == pytest.approx(config.ppo.learning_rate_final * 0.1)
-    assert scaled.ppo.n_epochs == config.ppo.n_epochs and config.ppo.learning_rate == 3e-4  # input untouched
+    profile_lr = profile_config("quick", "crossing").ppo.learning_rate
+    assert scaled.ppo.n_epochs == config.ppo.n_epochs and config.ppo.learning_rate == profile_lr  # input untouched
     result = finetune_from_bc(config, finetune, bc.policy_path, tmp_path / "ft")
     model = PPO.load(result.model_path)
     assert model.learning_rate(1.0) == pytest.approx(scaled.ppo.learning_rate)
