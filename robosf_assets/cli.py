@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from robosf_assets.logging import configure_logging, logger
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     pool.add_argument("--slots", type=int, default=None, help="default $ROBOSF_TRAINING_SLOTS, else one per core")
     args = parser.parse_args(argv)
     configure_logging("INFO")
+    # Dagster's notes on its own beta APIs (partition mappings) say nothing to a user of the CLI
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     if args.command == "pool":
         import dagster as dg
 

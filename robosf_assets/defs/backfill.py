@@ -96,7 +96,8 @@ def graphql_context(instance: dg.DagsterInstance, workspace: Path = REPO / "work
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)])) as context:
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)]),
+                                 code_server_log_level="WARNING") as context:
         yield context
 
 
