@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("WARNING")
 
     from robosf_assets.datasets.record import record_dataset
+    from robosf_assets.training.config import DATASET_SEED_BASE
     from robosf_assets.datasets.validate import validate_dataset
 
     overrides: dict = {}
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             args.scenario,
             root / "warmup",
             n_episodes=args.n_envs,
-            seed_base=0,
+            seed_base=DATASET_SEED_BASE,
             n_envs=args.n_envs,
             source=_SOURCE,
             parallel=args.parallel,
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.scenario,
                 root / name,
                 n_episodes=args.episodes,
-                seed_base=1000,
+                seed_base=DATASET_SEED_BASE + 1000,
                 n_envs=args.n_envs,
                 source=_SOURCE,
                 parallel=args.parallel,

@@ -50,6 +50,7 @@ from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Episode, Policy, run_episodes
 from robosf_assets.logging import get_logger
 from robosf_assets.threads import torch_threads as limit_torch_threads
+from robosf_assets.training.config import check_seed_range
 
 __all__ = ["episode_seeds", "record_dataset", "scenario_coverage"]
 
@@ -115,7 +116,7 @@ class _ProgressPolicy:
         return self.policy(obs)
 
 
-def _check_args(n_episodes: int, n_envs: int, source: Mapping[str, Any] | None) -> None:
+def _check_args(n_episodes: int, n_envs: int, source: Mapping[str, Any] | None, seed_base: int) -> None:
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     if n_envs < 1:
@@ -131,6 +132,14 @@ def _check_args(n_episodes: int, n_envs: int, source: Mapping[str, Any] | None) 
             f"source lacks {missing}; give the expert run directory and the sha256 of its model "
             "file (artifacts.sha256_file) so the dataset is auditable"
         )
+    # demonstrations must not replay training, curve-evaluation, selection or validation
+    # episodes (training.config.SEED_RANGES)
+    check_seed_range(
+        "dataset episodes",
+        int(seed_base),
+        int(seed_base) + int(n_episodes),
+        f"dataset episodes (seed_base {int(seed_base):,} + {int(n_episodes):,} episodes)",
+    )
 
 
 def record_dataset(
@@ -159,7 +168,8 @@ def record_dataset(
     :param out_parent: the scenario's dataset directory (``schema.scenario_dir(scenario)``);
         the next ``iter-NNNN`` below it is claimed exclusively.
     :param n_episodes: episodes to record (the validation minimum is 200).
-    :param seed_base: episode ``k`` is played on seed ``seed_base + k``.
+    :param seed_base: episode ``k`` is played on seed ``seed_base + k``; the seeds must lie
+        in the dataset range (``>= training.config.DATASET_SEED_BASE``, 3,000,000).
     :param n_envs: worlds stepped together. Does not change the recorded data.
     :param env_overrides: ``make_vec_env`` overrides (``n_rays``, ``n_peds``, ``horizon``,
         SimParams fields); must match the expert's training env. Stored in the manifest
@@ -178,7 +188,7 @@ def record_dataset(
     :return: the committed iteration directory (manifest written).
     :raises ValueError: on bad arguments, before any directory is created.
     """
-    _check_args(n_episodes, n_envs, source)
+    _check_args(n_episodes, n_envs, source, seed_base)
     overrides = dict(env_overrides or {})
     if "parallel" in overrides:
         raise ValueError("give 'parallel' as record_dataset's own argument, not in env_overrides")

@@ -17,8 +17,16 @@ curve evaluation episodes   ``eval_seed_base + e``                 :func:`eval_e
 selection episodes          ``1.9 * 10**6 + e``                    :func:`selection_episode_seeds`
                             (``[1.9 * 10**6, 2 * 10**6)``)
 validation episodes         ``2 * 10**6 + eval_seed * 10**5 + e``  :func:`validation_episode_seeds`
-                            (``>= 2 * 10**6``)
+                            (``[2 * 10**6, 3 * 10**6)``:
+                            eval_seed 0..9)
+dataset episodes            ``seed_base + k``                      ``datasets.record``
+                            (``>= 3 * 10**6``)
 ==========================  ====================================  ==========================
+
+Every config that sets seeds is checked against this table (:data:`SEED_RANGES`,
+:func:`check_seed_range`): seeds outside their own range fail before any work starts,
+with a message naming both ranges, so demonstrations never replay curve-evaluation or
+training episodes and validation never reuses a dataset's.
 
 The curve evaluation set drives early stopping and nominates candidate policies; the
 held-out selection set picks one of them (:mod:`robosf_assets.training.selection`); the
@@ -37,6 +45,9 @@ from robosf_assets.envs.config import EnvConfig
 from robosf_assets.envs.factory import list_scenarios
 
 __all__ = [
+    "DATASET_SEED_BASE",
+    "SEED_RANGES",
+    "check_seed_range",
     "EVAL_SEED_LIMIT",
     "MAX_ENVS",
     "MAX_TRAIN_SEED",
@@ -72,6 +83,43 @@ VALIDATION_SEED_BASE = EVAL_SEED_LIMIT
 """First validation episode seed."""
 VALIDATION_SEED_STRIDE = 10**5
 """Episode seeds reserved per validation (evaluation) seed."""
+DATASET_SEED_BASE = 3 * 10**6
+"""Dataset episode seeds start here; validation episodes lie below it (eval_seed <= 9)."""
+
+SEED_RANGES: dict[str, tuple[int, int | None]] = {
+    "training worlds": (0, TRAIN_SEED_LIMIT),
+    "curve evaluation episodes": (TRAIN_SEED_LIMIT, SELECTION_SEED_BASE),
+    "selection episodes": (SELECTION_SEED_BASE, EVAL_SEED_LIMIT),
+    "validation episodes": (VALIDATION_SEED_BASE, DATASET_SEED_BASE),
+    "dataset episodes": (DATASET_SEED_BASE, None),
+}
+"""The disjoint seed range of each use, ``[low, high)`` (``None``: no upper end)."""
+
+
+def _range_text(low: int, high: int | None) -> str:
+    return f"[{low:,}, {high:,})" if high is not None else f"[{low:,}, ...)"
+
+
+def check_seed_range(use: str, low: int, high: int, what: str | None = None) -> None:
+    """Raise unless the seeds ``[low, high)`` of ``use`` (a :data:`SEED_RANGES` key) stay
+    in that use's range.
+
+    :param what: how to name the seeds in the message (default ``"<use> seeds"``).
+    :raises ValueError: naming both ranges: the seeds' own and each one they overlap.
+    """
+    own_low, own_high = SEED_RANGES[use]
+    if low >= own_low and (own_high is None or high <= own_high):
+        return
+    clashes = [
+        f"{name} {_range_text(a, b)}"
+        for name, (a, b) in SEED_RANGES.items()
+        if name != use and low < (b if b is not None else high + 1) and high > a
+    ]
+    overlap = f"overlap {' and '.join(clashes)}" if clashes else "fall outside every seed range"
+    raise ValueError(
+        f"{what or use + ' seeds'} {_range_text(low, high)} {overlap}; {use} must stay in "
+        f"{_range_text(own_low, own_high)} so that no stage replays another's episodes"
+    )
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
@@ -156,13 +204,13 @@ class EvalSchedule(_Model):
 
     @model_validator(mode="after")
     def _disjoint_from_training(self) -> EvalSchedule:
-        last = self.eval_seed_base + self.n_eval_episodes
-        if self.eval_seed_base < TRAIN_SEED_LIMIT or last > SELECTION_SEED_BASE:
-            raise ValueError(
-                f"eval_seed_base ({self.eval_seed_base}) + n_eval_episodes "
-                f"({self.n_eval_episodes}) must stay in [{TRAIN_SEED_LIMIT}, {SELECTION_SEED_BASE}) "
-                "so evaluation episodes never reuse training, selection or validation seeds"
-            )
+        check_seed_range(
+            "curve evaluation episodes",
+            self.eval_seed_base,
+            self.eval_seed_base + self.n_eval_episodes,
+            f"curve evaluation episodes (eval_seed_base {self.eval_seed_base:,} + "
+            f"n_eval_episodes {self.n_eval_episodes:,})",
+        )
         return self
 
 
@@ -219,6 +267,15 @@ class ValidationSpec(_Model):
         if len(set(v)) != len(v) or min(v) < 0:
             raise ValueError(f"eval_seeds must be distinct non-negative ints, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _disjoint_from_datasets(self) -> ValidationSpec:
+        for seed in self.eval_seeds:
+            start = VALIDATION_SEED_BASE + seed * VALIDATION_SEED_STRIDE
+            check_seed_range(
+                "validation episodes", start, start + self.episodes_per_seed, f"validation seed {seed}'s episodes"
+            )
+        return self
 
 
 class TrainConfig(_Model):

@@ -27,7 +27,7 @@ def record_tiny(
     parent: Path,
     *,
     n_episodes: int = TINY_EPISODES,
-    seed_base: int = 100,
+    seed_base: int = 3_000_100,
     n_envs: int = 4,
     policy=goal_seeking_policy,
 ) -> Path:

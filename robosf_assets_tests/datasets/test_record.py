@@ -1,3 +1,4 @@
+import re
 import numpy as np
 import pytest
 
@@ -41,7 +42,7 @@ def test_iteration_layout_and_manifest(dataset):
     assert m["iteration"] == 1 and m["scenario"] == SCENARIO and m["partition"] == SCENARIO
     assert m["source"] == SOURCE
     assert m["env_overrides"] == TINY_OVERRIDES
-    assert m["seeds"]["episode_seeds"] == list(range(100, 100 + TINY_EPISODES))
+    assert m["seeds"]["episode_seeds"] == list(range(3_000_100, 3_000_100 + TINY_EPISODES))
     assert m["n_episodes"] == TINY_EPISODES
     assert set(m["arrays"]) == set(ARRAY_SPECS)
     assert m["arrays"]["actions"]["shape"] == [m["n_transitions"], 2]
@@ -55,7 +56,7 @@ def test_iteration_layout_and_manifest(dataset):
 def test_episodes_jsonl_matches_arrays(dataset):
     records = read_episodes_jsonl(dataset / EPISODES_NAME)
     a = load_arrays(dataset)
-    assert [r["seed"] for r in records] == list(range(100, 100 + TINY_EPISODES))
+    assert [r["seed"] for r in records] == list(range(3_000_100, 3_000_100 + TINY_EPISODES))
     assert [r["length"] for r in records] == a["episode_lengths"].tolist()
     for r, s, t in zip(records, a["episode_starts"], a["episode_lengths"], strict=True):
         assert r["return"] == pytest.approx(float(a["rewards"][s : s + t].sum(dtype=np.float64)))
@@ -76,7 +77,7 @@ def test_same_seeds_same_bytes_whatever_n_envs(dataset, tmp_path):
 def test_replay_reproduces_recorded_observations(dataset):
     """Playback relies on it: seed + actions reproduce every recorded observation exactly."""
     a = load_arrays(dataset)
-    for e, seed in enumerate(range(100, 100 + TINY_EPISODES)):
+    for e, seed in enumerate(range(3_000_100, 3_000_100 + TINY_EPISODES)):
         t, s, o = (int(a[k][e]) for k in ("episode_lengths", "episode_starts", "obs_starts"))
         env = make_robot_env(SCENARIO, seed=seed, **TINY_OVERRIDES)
         obs = [env.reset()[0]]
@@ -104,11 +105,28 @@ def test_bad_arguments_fail_before_any_directory(tmp_path):
             SCENARIO,
             parent,
             n_episodes=2,
-            seed_base=0,
+            seed_base=3_000_000,
             source=SOURCE,
             env_overrides={"n_rayz": 8},
         )
     assert list_iterations(parent) == []
+
+
+@pytest.mark.parametrize(
+    "seed_base, clash",
+    [
+        (0, "overlap training worlds [0, 1,000,000)"),
+        (1_000_000, "overlap curve evaluation episodes [1,000,000, 1,900,000)"),
+        (2_999_999, "overlap validation episodes [2,000,000, 3,000,000)"),
+    ],
+)
+def test_dataset_seeds_must_not_replay_other_stages_episodes(tmp_path, seed_base, clash):
+    """Issue 13 item 7: the error names the dataset's seeds and the range they overlap."""
+    parent = tmp_path / SCENARIO
+    with pytest.raises(ValueError, match=rf"dataset episodes \(seed_base .*\) \[.*\) {re.escape(clash)}.*"
+                                         r"must stay in \[3,000,000, \.\.\.\)"):
+        record_dataset(goal_seeking_policy, SCENARIO, parent, n_episodes=2, seed_base=seed_base, source=SOURCE)
+    assert not parent.exists() or list_iterations(parent) == []
 
 
 def test_failing_policy_leaves_no_incomplete_iteration(tmp_path):
