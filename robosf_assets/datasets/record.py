@@ -1,9 +1,19 @@
 """Record an expert's episodes into a new dataset iteration (see :mod:`.schema`).
 
 Recording plays one episode per seed (``seed_base, seed_base + 1, ...``) with
-:func:`robosf_assets.envs.rollout.run_episodes`. Every episode reseeds its world, so the
-same policy, scenario, overrides and seeds give the same arrays, whatever ``n_envs`` is;
-:func:`robosf_assets.datasets.schema.write_npz` then gives the same file bytes.
+:func:`robosf_assets.envs.rollout.run_episodes`. Every episode reseeds its world, so which
+episodes are played (seeds, start and goal, pedestrians) never depends on ``n_envs``.
+
+What does depend on it: the policy is called on a batch of ``n_envs`` observations at a
+time, and a torch network's float32 forward pass rounds differently for different batch
+sizes. SB3's ``predict`` on the same observation differs by up to about 1e-8 between
+batch sizes (an untrained 128x128 policy, batches 1 to 64, one torch thread) and up to
+6e-8 for a trained expert; once an action differs, the trajectory can drift from there.
+So the arrays, and with :func:`robosf_assets.datasets.schema.write_npz` the file bytes,
+are identical for the same policy, scenario, overrides, seeds, ``n_envs`` and torch
+threads on the same machine (``n_envs`` and the kernel are in the manifest's
+``recording`` block). A policy whose rows do not interact (a numpy controller, or an SB3
+model called one observation at a time) gives the same bytes for every ``n_envs``.
 
 Write order: ``trajectories.npz``, ``episodes.jsonl``, then ``manifest.json``. The
 manifest is the commit marker: an iteration directory without it is incomplete and
@@ -170,7 +180,9 @@ def record_dataset(
     :param n_episodes: episodes to record (the validation minimum is 200).
     :param seed_base: episode ``k`` is played on seed ``seed_base + k``; the seeds must lie
         in the dataset range (``>= training.config.DATASET_SEED_BASE``, 3,000,000).
-    :param n_envs: worlds stepped together. Does not change the recorded data.
+    :param n_envs: worlds stepped together. Changes no episode's seed or start, but a
+        batched torch policy rounds its float32 actions differently per batch size, so
+        the data can differ between ``n_envs`` values (module docstring).
     :param env_overrides: ``make_vec_env`` overrides (``n_rays``, ``n_peds``, ``horizon``,
         SimParams fields); must match the expert's training env. Stored in the manifest
         and used again by playback.

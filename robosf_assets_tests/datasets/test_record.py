@@ -74,6 +74,21 @@ def test_same_seeds_same_bytes_whatever_n_envs(dataset, tmp_path):
     assert m1["dataset_id"] != m2["dataset_id"]
 
 
+def test_an_sb3_policy_records_the_same_bytes_for_the_same_n_envs(tmp_path):
+    """What record.py promises for a batched torch policy: same n_envs, same bytes."""
+    from robosf_assets.envs import make_vec_env
+    from robosf_assets.envs.rollout import sb3_policy
+    from robosf_assets.training.config import TrainConfig
+    from robosf_assets.training.ppo import build_ppo
+
+    cfg = TrainConfig(scenario=SCENARIO, n_envs=2, ppo={"n_steps": 64, "batch_size": 128, "net_arch": [16, 16]},
+                      env_overrides=TINY_OVERRIDES, device="cpu")
+    policy = sb3_policy(build_ppo(cfg, make_vec_env(SCENARIO, 2, 0, **TINY_OVERRIDES)), deterministic=True)
+    a, b = (record_tiny(tmp_path / name / SCENARIO, n_envs=3, n_episodes=4, policy=policy) for name in "ab")
+    assert read_json(a / "manifest.json")["recording"]["n_envs"] == 3
+    assert (a / TRAJECTORIES_NAME).read_bytes() == (b / TRAJECTORIES_NAME).read_bytes()
+
+
 def test_replay_reproduces_recorded_observations(dataset):
     """Playback relies on it: seed + actions reproduce every recorded observation exactly."""
     a = load_arrays(dataset)
