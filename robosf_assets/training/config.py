@@ -329,6 +329,12 @@ class TrainConfig(_Model):
     def _known_scenario(cls, v: str) -> str:
         known = list_scenarios()
         if v not in known:
+            from robosf_assets.sim.scenario import ScenarioError, get_scenario
+
+            try:  # a broken scenario file says what is wrong with it
+                get_scenario(v)
+            except ScenarioError as err:
+                raise ValueError(f"{err}; choose one of {known}") from None
             raise ValueError(f"scenario {v!r} is not registered; choose one of {known}")
         return v
 

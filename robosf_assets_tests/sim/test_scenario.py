@@ -202,3 +202,13 @@ def test_the_dagster_definitions_load_with_a_broken_scenario_file(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "['crossing', 'corridor', 'bottleneck', 'plaza-small']" in proc.stdout
     assert "broken.toml" in proc.stdout and "broken.toml" in proc.stderr  # listed and logged as a warning
+
+
+def test_a_config_naming_a_broken_scenario_gets_the_files_error(tmp_path, monkeypatch):
+    from robosf_assets.training.config import TrainConfig
+
+    (tmp_path / "walled.toml").write_text(
+        USER_SCENARIO.replace('"plaza-small"', '"walled"').replace("goal = [[8, 8, 9, 9]]", "goal = [[9.5, 8, 10.5, 9]]"))
+    monkeypatch.setenv("ROBOSF_SCENARIO_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match=r"'walled' cannot be loaded: .*walled.toml: robot.goal\[0\] .* not inside"):
+        TrainConfig(scenario="walled")
