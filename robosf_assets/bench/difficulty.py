@@ -49,7 +49,7 @@ CONTROLLERS = (*TARGETS, "straight_empty")
 WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
     # (west route, east route): the scripted controller takes the side of the arena its
     # start lies on and drives through these points in turn, then at the goal. The cup of
-    # detour.toml spans x 4..12, y 6..10; the gaps are x 0..4 and 12..16.
+    # detour.toml spans x 4..12, y 8.5..10; the gaps are x 0..4 and 12..16.
     "detour": (((2.0, 4.5), (2.0, 11.5)), ((14.0, 4.5), (14.0, 11.5))),
 }
 """Fixed paths round static obstacles, per scenario name (scenarios not listed: straight at the goal)."""
