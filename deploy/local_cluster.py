@@ -8,8 +8,9 @@ environment to use the cluster from another shell (``. .cluster/env.sh``, then
 ``python -m robosf_assets.cli demo`` submits the backfill to it), and stops everything on
 Ctrl-C. The cluster tests (robosf_assets_tests/cluster/) use the same class.
 
-Postgres refuses to run as root: as root, the database runs as ``nobody`` in a directory
-under ``/tmp`` owned by it. Nothing here needs the network beyond 127.0.0.1.
+The database is new each time (a directory under ``/tmp``, removed on stop); Postgres
+refuses to run as root, so as root it runs as ``nobody``, who owns that directory. Nothing
+here needs the network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -184,14 +185,12 @@ class LocalCluster:
         bin_dir = postgres_bin_dir()
         if bin_dir is None:
             raise RuntimeError("Postgres is not installed (apt-get install postgresql)")
+        # a fresh database each time, in /tmp (short socket paths), removed by stop()
+        self._pg_dir = Path(tempfile.mkdtemp(prefix="robosf-pg-"))
         as_user: list[str] = []
         if os.geteuid() == 0:  # postgres refuses root: run it as nobody, in a directory nobody owns
-            self._pg_dir = Path(tempfile.mkdtemp(prefix="robosf-pg-"))
             shutil.chown(self._pg_dir, user="nobody")
             as_user = ["runuser", "-u", "nobody", "--"]
-        else:
-            self._pg_dir = self.base / "postgres"
-            self._pg_dir.mkdir(exist_ok=True)
         data = self._pg_dir / "data"
         init = subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
                                "-E", "UTF8", "--no-sync"], cwd="/tmp", capture_output=True, text=True)
@@ -280,8 +279,9 @@ class LocalCluster:
         """Stop every service, newest first (Postgres last), and remove Postgres' data directory."""
         for name in reversed(list(self.services)):
             self.services.pop(name).stop()
-        if self._pg_dir is not None and self._pg_dir.is_relative_to(Path(tempfile.gettempdir())):
+        if self._pg_dir is not None:
             shutil.rmtree(self._pg_dir, ignore_errors=True)
+            self._pg_dir = None
 
     def __enter__(self) -> LocalCluster:
         return self
