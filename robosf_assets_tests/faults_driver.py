@@ -31,6 +31,7 @@ import traceback
 from pathlib import Path
 
 from robosf_assets import artifacts
+from robosf_assets.artifacts import atomic as atomic_files
 
 ROLLOUT = 256
 
@@ -85,14 +86,14 @@ def _arm_point(point: str) -> None:
 
     if point.startswith("after:"):
         name = point.split(":", 1)[1]
-        real = artifacts._commit
+        real = atomic_files._commit  # every atomic write commits here
 
         def commit(tmp, path, overwrite):
             real(tmp, path, overwrite)
             if Path(path).name == name:
                 die()
 
-        artifacts._commit = commit
+        atomic_files._commit = commit
     elif point == "torn_curve":
         from robosf_assets.training import ppo
 

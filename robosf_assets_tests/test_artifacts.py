@@ -1,4 +1,4 @@
-"""Tests for robosf_assets.artifacts: atomic writes, run/iteration dirs, manifests."""
+"""Tests for robosf_assets.artifacts: atomic writes, run/iteration dirs, locks, manifests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from robosf_assets import artifacts as A
+from robosf_assets.artifacts import layout
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -29,7 +30,7 @@ def test_output_root_env_override(monkeypatch, tmp_path):
 
 def test_output_root_default_is_repo_output(monkeypatch):
     monkeypatch.delenv("ROBOSF_OUTPUT_DIR", raising=False)
-    package_dir = Path(A.__file__).resolve().parent
+    package_dir = Path(A.__file__).resolve().parent.parent  # robosf_assets/
     assert A.output_root() == package_dir.parent / "output"
 
 
@@ -190,7 +191,7 @@ def test_new_run_dir_uses_output_root_env(monkeypatch, tmp_path):
 
 def test_new_run_dir_retries_on_collision(monkeypatch, tmp_path):
     ids = iter(["20260101T000000Z-aaaa", "20260101T000000Z-aaaa", "20260101T000000Z-bbbb"])
-    monkeypatch.setattr(A, "new_run_id", lambda: next(ids))
+    monkeypatch.setattr(layout, "new_run_id", lambda: next(ids))
     first = A.new_run_dir("k", "p", root=tmp_path)
     second = A.new_run_dir("k", "p", root=tmp_path)
     assert (first.name, second.name) == ("20260101T000000Z-aaaa", "20260101T000000Z-bbbb")
