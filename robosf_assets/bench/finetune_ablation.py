@@ -56,12 +56,15 @@ TARGET_SUCCESS, MAX_COLLISION, K, HOLD_FRACTION = 0.90, 0.05, 3, 0.90
 """The report's bar, k and hold fraction (robosf_assets.benchmark.report defaults)."""
 
 VARIANTS: dict[str, FinetuneConfig] = {
-    # today's default: the 40,960-step critic warm-up, then the actor at the PPO rate
-    "warmup": FinetuneConfig(critic_warmup_steps=WARMUP),
+    # the earlier default: the 40,960-step critic warm-up, then the actor at the PPO rate
+    "warmup": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=0, anchor_coef=0.0),
     # PIRLNav: then the actor's rate rising from 0 over 10 rollouts (40,960 steps)
-    "warmup+ramp": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=40_960),
-    # DAPG-style: then 2.0 * KL(pi_BC || pi), x0.99 per rollout (half-life 69 rollouts)
-    "warmup+anchor": FinetuneConfig(critic_warmup_steps=WARMUP, anchor_coef=2.0, anchor_decay=0.99),
+    "warmup+ramp": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=40_960,
+                                  anchor_coef=0.0),
+    # DAPG-style: then 2.0 * KL(pi_BC || pi), x0.99 per rollout (half-life 69 rollouts);
+    # the default since this ablation (docs/results/ablation/)
+    "warmup+anchor": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=0,
+                                    anchor_coef=2.0, anchor_decay=0.99),
     "warmup+ramp+anchor": FinetuneConfig(
         critic_warmup_steps=WARMUP, actor_ramp_steps=40_960, anchor_coef=2.0, anchor_decay=0.99
     ),
@@ -261,13 +264,18 @@ def _f(x: float | None) -> str:
 def ablation_markdown(result: Mapping[str, Any]) -> str:
     """The ablation's tables (per variant, per seed) and how they were made."""
     s = result["settings"]
+    hp = s.get("ppo")
+    ppo = "" if hp is None else (
+        f" ({s['n_envs']} worlds x {hp['n_steps']} steps per rollout, batch {hp['batch_size']}, "
+        f"{hp['n_epochs']} epochs, learning rate {hp['learning_rate']:g} decaying towards "
+        f"{hp['learning_rate_final']:g} over {hp['learning_rate_horizon']:,} steps)"
+    )
     lines = [
         f"# Fine-tuning ablation on {s['scenario']}: keeping the BC start", "",
         f"Command: `{result['command']}`", "",
         f"Each arm: PPO fine-tuned from the seed's BC policy for {s['steps']:,} steps with the "
-        "full profile's comparison-arm PPO (learning rate 3e-4 decaying towards 3e-5 over "
-        f"1,998,848 steps), evaluated every {s['eval_every']:,} steps on {s['eval_episodes']} "
-        f"fixed episodes; seeds {', '.join(map(str, s['seeds']))}. Bar: success >= "
+        f"full profile's comparison-arm PPO{ppo}, evaluated every {s['eval_every']:,} steps on "
+        f"{s['eval_episodes']} fixed episodes; seeds {', '.join(map(str, s['seeds']))}. Bar: success >= "
         f"{TARGET_SUCCESS:.2f} and collision <= {MAX_COLLISION:.2f}. *{K} in a row*: the "
         f"first of {K} consecutive evaluations meeting it; *held*: the first evaluation from "
         f"which >= {HOLD_FRACTION:.0%} of all later ones meet it (at least {K} of them). "
@@ -390,14 +398,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in args.variants:
             curves[variant][seed] = run_arm(args.work, variant, config, prep["bc"][seed])
     dataset = read_json(prep["dataset"] / "manifest.json")
+    arm = arm_config(args.scenario, args.seeds[0], args.steps, args.eval_every, args.eval_episodes)
     command = ("python -m robosf_assets.bench.finetune_ablation --work <work dir> --out "
                f"{args.out} --scenario {args.scenario} --seeds {' '.join(map(str, args.seeds))} "
                f"--variants {' '.join(args.variants)} --steps {args.steps} --eval-every "
                f"{args.eval_every} --eval-episodes {args.eval_episodes}")
     result = {
         "command": command,
-        "git_revision": git_revision(),
+        "git_revision": git_revision(Path(__file__).resolve().parent),
         "settings": {"scenario": args.scenario, "seeds": args.seeds, "steps": args.steps,
+                     "n_envs": arm.n_envs, "ppo": arm.ppo.model_dump(),
                      "eval_every": args.eval_every, "eval_episodes": args.eval_episodes,
                      "target_success": TARGET_SUCCESS, "max_collision": MAX_COLLISION, "k": K,
                      "hold_fraction": HOLD_FRACTION, "warmup_steps": WARMUP},

@@ -120,7 +120,8 @@ def test_actor_rate_is_zero_then_rises_after_the_warmup(tmp_path) -> None:
     state = model.policy.state_dict()
     path = tmp_path / "bc.pt"
     torch.save(state, path)
-    finetune = FinetuneConfig(critic_warmup_steps=2 * ROLLOUT, actor_ramp_steps=2 * ROLLOUT)
+    finetune = FinetuneConfig(critic_warmup_steps=2 * ROLLOUT, actor_ramp_steps=2 * ROLLOUT,
+                              anchor_coef=0.0)
     callbacks = finetune.callbacks(state)
     assert [type(c) for c in callbacks] == [CriticWarmup, ActorLearningRateRamp]
     probe = ActorProbe(callbacks[1])
@@ -191,7 +192,10 @@ def test_config_fields_are_validated() -> None:
         FinetuneConfig(actor_ramp_steps=-1)
     with pytest.raises(ValueError, match="extra"):
         FinetuneConfig(anchor_weight=1.0)
-    assert [type(c) for c in FinetuneConfig().callbacks({})] == [CriticWarmup]
+    # the defaults: warm-up and anchor (the ablation's choice), no ramp
+    assert [type(c) for c in FinetuneConfig().callbacks({})] == [CriticWarmup, BCAnchor]
+    off = FinetuneConfig(anchor_coef=0.0)
+    assert [type(c) for c in off.callbacks(None)] == [CriticWarmup]
 
 
 def test_every_finetune_and_selection_knob_is_documented() -> None:
