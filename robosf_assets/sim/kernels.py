@@ -262,7 +262,8 @@ def _advance_robot(b, action, robot, metrics, p):
 
 @njit(cache=True, error_model="numpy")
 def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
-                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p):
+                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p, reference):
+    """Move world ``b``'s pedestrians one step (``reference``: the first-written social forces)."""
     n_peds = ped_pos.shape[1]
     if n_peds == 0:
         return
@@ -271,7 +272,10 @@ def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, pe
     ft = f_total[b]
     fp = f_part[b]
     forces.desired_force(pos, vel, ped_goal[b], ped_vmax[b], p[_TAU], p[_GTH], p[_DF], ft)
-    forces.social_force(pos, vel, p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_SF], fp)
+    if reference:
+        forces.social_force_reference(pos, vel, p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_SF], fp)
+    else:
+        forces.social_force(pos, vel, p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_SF], fp)
     ft += fp
     forces.obstacle_force(pos, walls, p[_PR], p[_OSIG], p[_OTH], p[_OF], fp)
     ft += fp
@@ -280,33 +284,44 @@ def _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, pe
     n_aware = int(np.rint(p[_AWARE] * n_peds))
     pa = pos[:n_aware]
     fa = fp[:n_aware]
-    forces.agent_force(pa, vel[:n_aware], robot[b, 0], robot[b, 1], v * math.cos(robot[b, 2]),
-                       v * math.sin(robot[b, 2]), p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fa)
+    avx = v * math.cos(robot[b, 2])
+    avy = v * math.sin(robot[b, 2])
+    if reference:
+        forces.agent_force_reference(pa, vel[:n_aware], robot[b, 0], robot[b, 1], avx, avy,
+                                     p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fa)
+    else:
+        forces.agent_force(pa, vel[:n_aware], robot[b, 0], robot[b, 1], avx, avy,
+                           p[_LAM], p[_GAMMA], p[_N], p[_NP], p[_RF], fa)
     forces.disc_repulsion(pa, robot[b, 0], robot[b, 1], p[_RR] + p[_PR], p[_RRS], p[_OTH], p[_RRF], fa)
     for i in range(n_aware, n_peds):
         fp[i, 0] = 0.0
         fp[i, 1] = 0.0
     ft += fp
     uncomfortable = 0
+    comfort2 = p[_COMFORT] * p[_COMFORT]
     for i in range(n_peds):
-        if math.hypot(fp[i, 0], fp[i, 1]) > p[_COMFORT]:
+        if fp[i, 0] * fp[i, 0] + fp[i, 1] * fp[i, 1] > comfort2:
             uncomfortable += 1
     metrics[b, M_COMFORT] += uncomfortable
     metrics[b, M_PED_STEPS] += n_peds
     forces.integrate_peds(pos, vel, ped_goal[b], ped_vmax[b], ft, p[_DT], p[_STOP])
     # move on along the route; respawn at the source after the final target
+    via2 = p[_VIA] * p[_VIA]
+    respawn2 = p[_RESPAWN] * p[_RESPAWN]
     for i in range(n_peds):
-        d = math.hypot(ped_goal[b, i, 0] - pos[i, 0], ped_goal[b, i, 1] - pos[i, 1])
+        gx = ped_goal[b, i, 0] - pos[i, 0]
+        gy = ped_goal[b, i, 1] - pos[i, 1]
+        d2 = gx * gx + gy * gy
         f = ped_flow[b, i]
         k = ped_via[b, i]
         if k < flow_nvia[f]:
-            if d < p[_VIA]:
+            if d2 < via2:
                 k += 1
                 ped_via[b, i] = k
                 gx, gy = _ped_goal_for(f, k, ped_target[b, i, 0], ped_target[b, i, 1], flow_via, flow_nvia)
                 ped_goal[b, i, 0] = gx
                 ped_goal[b, i, 1] = gy
-        elif d < p[_RESPAWN]:
+        elif d2 < respawn2:
             _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                        flow_src, flow_tgt, flow_via, flow_nvia, p, False)
 
@@ -364,17 +379,25 @@ def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls,
 @njit(cache=True, error_model="numpy")
 def _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                 steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt, flow_via,
-                flow_nvia, p):
+                flow_nvia, p, reference):
     _advance_robot(b, action, robot, metrics, p)
     _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
-                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p)
+                  f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p, reference)
     _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p)
 
 
 # ---- lidar and observation ------------------------------------------------------------------
 @njit(cache=True, error_model="numpy")
-def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p):
-    """Ranges (m) of ``R`` rays starting at the robot heading, counter-clockwise."""
+def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p, reference):
+    """Ranges (m) of ``R`` rays starting at the robot heading, counter-clockwise.
+
+    Every ray is intersected with every wall (a tight loop; scenarios have a few walls) and
+    with the pedestrians whose angular extent it falls in: those within ``asin(r / d)`` of a
+    pedestrian's bearing, found with ``forces.atan2`` and the bound
+    ``atan(r / sqrt(d^2 - r^2)) >= asin(r / d)`` (``reference``: ``math.atan2`` and
+    ``math.asin``, the first-written version). Each tested ray uses the same arithmetic
+    either way, so both give the same ranges.
+    """
     n_rays = ray_cos.shape[0]
     max_range = p[_LRANGE]
     rx = robot[b, 0]
@@ -415,23 +438,29 @@ def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p):
             for r in range(n_rays):
                 out[b, r] = 0.0
             continue
-        phi = math.atan2(py, px) - heading
-        alpha = math.asin(pr / d)
+        if reference:
+            phi = math.atan2(py, px) - heading
+            alpha = math.asin(pr / d)
+        else:
+            phi = forces.atan2(py, px) - heading
+            tangent = d2 - pr * pr
+            alpha = min(pr / math.sqrt(tangent), math.pi) if tangent > 0.0 else math.pi
         lo = int(math.ceil((phi - alpha) / step))
         hi = int(math.floor((phi + alpha) / step))
-        for k in range(lo, hi + 1):
-            r = ((k % n_rays) + n_rays) % n_rays
+        r = lo % n_rays
+        for _ in range(hi - lo + 1):
             dx = ch * ray_cos[r] - sh * ray_sin[r]
             dy = sh * ray_cos[r] + ch * ray_sin[r]
             proj = px * dx + py * dy
-            if proj <= 0.0:
-                continue
-            h2 = pr * pr - (d2 - proj * proj)
-            if h2 < 0.0:
-                continue
-            t = proj - math.sqrt(h2)
-            if t < out[b, r]:
-                out[b, r] = t
+            if proj > 0.0:
+                h2 = pr * pr - (d2 - proj * proj)
+                if h2 >= 0.0:
+                    t = proj - math.sqrt(h2)
+                    if t < out[b, r]:
+                        out[b, r] = t
+            r += 1
+            if r == n_rays:
+                r = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -459,8 +488,8 @@ def step_serial(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_targe
     for b in range(robot.shape[0]):
         _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                     ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
-                    flow_via, flow_nvia, p)
-        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+                    flow_via, flow_nvia, p, False)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, False)
         _observe_world(b, robot, robot_goal, lidar, obs, p)
 
 
@@ -471,8 +500,8 @@ def step_parallel(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_tar
     for b in prange(robot.shape[0]):
         _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                     ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
-                    flow_via, flow_nvia, p)
-        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+                    flow_via, flow_nvia, p, False)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, False)
         _observe_world(b, robot, robot_goal, lidar, obs, p)
 
 
@@ -481,20 +510,33 @@ def observe(mask, robot, robot_goal, ped_pos, lidar, obs, walls, ray_cos, ray_si
     """LiDAR and observation of the worlds with ``mask`` set (after a reset)."""
     for b in range(robot.shape[0]):
         if mask[b]:
-            _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+            _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, False)
             _observe_world(b, robot, robot_goal, lidar, obs, p)
 
 
-# ---- phase kernels, used only by the benchmark to attribute time ------------------------------
+# ---- the first-written kernels and phase kernels, used only by tests and the benchmark -------
+@njit(cache=True)
+def step_serial_reference(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
+                          ped_via, steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src,
+                          flow_tgt, flow_via, flow_nvia, ray_cos, ray_sin, p):
+    """``step_serial`` with the first-written social forces and LiDAR (every ray against every wall)."""
+    for b in range(robot.shape[0]):
+        _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
+                    ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
+                    flow_via, flow_nvia, p, True)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, True)
+        _observe_world(b, robot, robot_goal, lidar, obs, p)
+
+
 @njit(cache=True)
 def peds_only(robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
-              f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p):
+              f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p, reference=False):
     for b in range(robot.shape[0]):
         _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
-                      f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p)
+                      f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p, reference)
 
 
 @njit(cache=True)
-def lidar_only(robot, ped_pos, walls, ray_cos, ray_sin, lidar, p):
+def lidar_only(robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, reference=False):
     for b in range(robot.shape[0]):
-        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p)
+        _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, reference)

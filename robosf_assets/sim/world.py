@@ -31,6 +31,9 @@ class BatchedWorld:
     :param n_peds: pedestrians per world (default: the scenario's count).
     :param parallel: use the threaded kernel (numba ``prange`` over worlds; default off).
     :param horizon: episode length in steps (default: the scenario's).
+    :param reference: step with the first-written kernels (``kernels.step_serial_reference``:
+        pairwise social forces with four ``atan2`` per pair, every LiDAR ray against every wall),
+        for the benchmark's old-versus-new comparison and the tests; same physics.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class BatchedWorld:
         n_peds: int | None = None,
         parallel: bool = False,
         horizon: int | None = None,
+        reference: bool = False,
     ) -> None:
         if n_worlds < 1:
             raise ValueError(f"n_worlds must be >= 1, got {n_worlds}")
@@ -69,6 +73,7 @@ class BatchedWorld:
         self.n_peds = n_peds
         self.n_rays = n_rays
         self.parallel = parallel
+        self.reference = reference
         self._p = self.params.to_array()
 
         b, p = n_worlds, n_peds
@@ -128,7 +133,10 @@ class BatchedWorld:
         Worlds whose ``status`` is not ``RUNNING`` afterwards must be reset before the next step.
         """
         actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(self.n_worlds, 2)
-        kernel = kernels.step_parallel if self.parallel else kernels.step_serial
+        if self.reference:
+            kernel = kernels.step_serial_reference
+        else:
+            kernel = kernels.step_parallel if self.parallel else kernels.step_serial
         kernel(
             actions, self.robot, self.robot_goal, self.ped_pos, self.ped_vel, self.ped_goal, self.ped_target,
             self.ped_vmax, self.ped_flow, self.ped_via, self.steps, self.rng, self.metrics, self.status,

@@ -34,11 +34,12 @@ def test_same_seed_same_bytes_different_seed_differs(name):
     assert a.shape != c.shape or not np.array_equal(a, c)
 
 
-def test_parallel_kernel_gives_the_serial_bytes():
+@pytest.mark.parametrize("n_peds", [None, 9, 41])  # the SIMD pair loop's remainder differs with the count
+def test_parallel_kernel_gives_the_serial_bytes(n_peds):
     sc = get_scenario("crossing")
     seeds = list(range(16))
-    a = run(BatchedWorld(sc, 16, seeds, parallel=False), 200)
-    b = run(BatchedWorld(sc, 16, seeds, parallel=True), 200)
+    a = run(BatchedWorld(sc, 16, seeds, parallel=False, n_peds=n_peds), 200)
+    b = run(BatchedWorld(sc, 16, seeds, parallel=True, n_peds=n_peds), 200)
     assert a.tobytes() == b.tobytes()
 
 
