@@ -63,7 +63,7 @@ def follow(instance, backfill_id: str, expected: dict[str, int], poll_s: float =
     while True:
         record = instance.get_backfill(backfill_id)
         runs = bf.backfill_runs(instance, backfill_id)
-        line = bf.format_counts(bf.stage_counts(runs), expected)
+        line = bf.format_counts(bf.add_skipped(bf.stage_counts(runs), record, runs), expected)
         if line != last_line or time.monotonic() - last_time > HEARTBEAT_S:
             _say(f"[{time.strftime('%H:%M:%S')}] {line}")
             last_line, last_time = line, time.monotonic()
@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:  # the daemon would not start, GraphQL refused the backfill
         logger.error("{}", err)
         return 1
+    except KeyboardInterrupt:  # before the backfill was submitted: nothing to cancel
+        _say("interrupted before a backfill was submitted")
+        return CANCELLED
 
 
 if __name__ == "__main__":

@@ -167,8 +167,8 @@ def cancel(context: Any, backfill_id: str) -> None:
 
 def backfill_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[dg.DagsterRun]:
     """Every run of the backfill, retries included, oldest first."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
-    return sorted(runs, key=lambda r: (instance.get_run_record_by_id(r.run_id).create_timestamp, r.run_id))
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
+    return [r.dagster_run for r in sorted(records, key=lambda r: (r.create_timestamp, r.dagster_run.run_id))]
 
 
 def latest_attempts(runs: Sequence[dg.DagsterRun]) -> dict[tuple[str, str], dg.DagsterRun]:
@@ -197,12 +197,30 @@ def stage_counts(runs: Sequence[dg.DagsterRun]) -> dict[str, Counter]:
     return counts
 
 
+def add_skipped(counts: dict[str, Counter], backfill, runs: Sequence[dg.DagsterRun]) -> dict[str, Counter]:
+    """Count as ``skipped`` the partitions the backfill marked failed without launching them
+    (downstream of a failed run)."""
+    data = getattr(backfill, "asset_backfill_data", None)
+    if data is None:
+        return counts
+    stage_by_asset = {name: stage for stage, assets in STAGES.items() for name in assets}
+    launched = {(stage_of(r), r.tags.get(PARTITION_TAG, "")) for r in runs}
+    skipped = set()
+    for item in data.failed_and_downstream_subset.iterate_asset_partitions():
+        key = (stage_by_asset.get(item.asset_key.to_user_string(), "other"), str(item.partition_key or ""))
+        if key not in launched:
+            skipped.add(key)
+    for stage, _ in skipped:
+        counts.setdefault(stage, Counter())["skipped"] += 1
+    return counts
+
+
 def format_counts(counts: dict[str, Counter], expected: dict[str, int]) -> str:
     """``expert+dataset 1/2 done, 1 running | arms 0/10 | ...``."""
     parts = []
     for stage, total in expected.items():
         c = counts.get(stage, Counter())
-        extra = ", ".join(f"{c[k]} {k}" for k in ("running", "queued", "failed", "canceled") if c[k])
+        extra = ", ".join(f"{c[k]} {k}" for k in ("running", "queued", "failed", "canceled", "skipped") if c[k])
         parts.append(f"{stage} {c['done']}/{total} done" + (f", {extra}" if extra else ""))
     return " | ".join(parts)
 
