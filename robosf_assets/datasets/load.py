@@ -46,6 +46,7 @@ from robosf_assets.datasets.schema import (
 
 __all__ = [
     "DatasetError",
+    "NpyStream",
     "dataset_status",
     "integrity_report_paths",
     "iter_episodes",
@@ -258,8 +259,20 @@ def load_trajectories(
 # ---- streaming -------------------------------------------------------------------------
 
 
-class _NpyStream:
-    """Sequential row reader over one ``.npy`` member of a zip (compressed or stored)."""
+class NpyStream:
+    """Sequential row reader over one ``.npy`` member of a zip (compressed or stored).
+
+    A deflate-compressed member cannot be memory-mapped, but it can be decompressed in
+    order: the constructor parses the member's ``.npy`` header, :meth:`read_rows` returns
+    the next rows, :meth:`at_end` says whether bytes remain. Use it as a context manager
+    (or call :meth:`close`).
+
+    :param zf: an open zip file (e.g. an ``.npz``).
+    :param name: the array's name, without ``.npy``.
+    :raises DatasetError: for a Fortran-ordered or object array (not streamable).
+    :ivar shape: the array's shape, from its header.
+    :ivar dtype: the array's dtype, from its header.
+    """
 
     def __init__(self, zf: zipfile.ZipFile, name: str) -> None:
         self.name = name
@@ -279,6 +292,10 @@ class _NpyStream:
         self._row_bytes = int(np.prod(self._row_shape, dtype=np.int64)) * dtype.itemsize
 
     def read_rows(self, n: int) -> np.ndarray:
+        """The next ``n`` rows (a read-only array of shape ``(n, *shape[1:])``).
+
+        :raises DatasetError: when the member ends before ``n`` rows.
+        """
         want = n * self._row_bytes
         buf = self._fh.read(want)
         if len(buf) != want:
@@ -287,8 +304,23 @@ class _NpyStream:
             )
         return np.frombuffer(buf, dtype=self.dtype).reshape((n, *self._row_shape))
 
+    def at_end(self) -> bool:
+        """Whether no bytes remain after the rows read so far (consumes one byte if some do).
+
+        Reading a member to its end makes :mod:`zipfile` verify its CRC-32, so a damaged
+        member raises :class:`zipfile.BadZipFile` here at the latest.
+        """
+        return not self._fh.read(1)
+
     def close(self) -> None:
+        """Close the member (the zip file stays open)."""
         self._fh.close()
+
+    def __enter__(self) -> NpyStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def iter_episodes(
@@ -310,10 +342,10 @@ def iter_episodes(
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:
         raise DatasetError(f"{path} is unreadable: {e}") from e
-    streams: list[_NpyStream] = []
+    streams: list[NpyStream] = []
     try:
         for name in ("observations", "actions", "rewards"):
-            streams.append(_NpyStream(zf, name))
+            streams.append(NpyStream(zf, name))
         obs_s, act_s, rew_s = streams
         next_step = next_obs = 0
         for e in range(len(index["episode_lengths"])):
