@@ -18,6 +18,7 @@ from robosf_assets.datasets.archive import (
     rotation_run_key,
     verify_archive,
 )
+from robosf_assets.datasets.packing import pack_atomically
 from robosf_assets.datasets.validate import validate_dataset, write_integrity_report
 from robosf_assets_tests.datasets import SCENARIO, TINY_EPISODES, record_tiny, snapshot
 
@@ -103,7 +104,7 @@ def test_crash_after_archive_before_removal_completes_on_rerun(five, tmp_path):
     scen, archive_root, snaps = five
     it = scen / "iter-0001"
     archive = archive_root / SCENARIO / "iter-0001.tar.gz"
-    arch._pack_atomically(
+    pack_atomically(
         archive, it, overwrite=False
     )  # the archive was written, then the run died
     mtime = archive.stat().st_mtime_ns
@@ -118,7 +119,7 @@ def test_leftover_deleting_dir_is_finished_on_rerun(five, tmp_path):
     scen, archive_root, snaps = five
     it = scen / "iter-0001"
     archive = archive_root / SCENARIO / "iter-0001.tar.gz"
-    arch._pack_atomically(archive, it, overwrite=False)
+    pack_atomically(archive, it, overwrite=False)
     deleting = scen / ".deleting-iter-0001"
     os.rename(it, deleting)
     (deleting / "episodes.jsonl").unlink()  # died half-way through the rmtree
@@ -152,7 +153,7 @@ def test_partial_or_corrupt_archive_is_kept_and_a_new_one_written_beside_it(five
     scen, archive_root, snaps = five
     archive = archive_root / SCENARIO / "iter-0001.tar.gz"
     archive.parent.mkdir(parents=True)
-    arch._pack_atomically(archive, scen / "iter-0001", overwrite=False)
+    pack_atomically(archive, scen / "iter-0001", overwrite=False)
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])  # truncated
     assert verify_archive(archive)
@@ -262,8 +263,8 @@ def test_restore_refuses_to_overwrite(five, tmp_path):
 def test_archive_bytes_are_deterministic(five, tmp_path):
     scen, _, _ = five
     a, b = tmp_path / "a" / "iter-0001.tar.gz", tmp_path / "b" / "iter-0001.tar.gz"
-    arch._pack_atomically(a, scen / "iter-0001", overwrite=False)
-    arch._pack_atomically(b, scen / "iter-0001", overwrite=False)
+    pack_atomically(a, scen / "iter-0001", overwrite=False)
+    pack_atomically(b, scen / "iter-0001", overwrite=False)
     assert a.read_bytes() == b.read_bytes()
 
 
