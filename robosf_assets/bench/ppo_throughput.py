@@ -24,6 +24,7 @@ hits one chunk of every arm. With CUDA present each arm is also measured on the 
 Run::
 
     python -m robosf_assets.bench.ppo_throughput                       # crossing, old vs new
+    python -m robosf_assets.bench.ppo_throughput --clock cpu           # on a shared machine
     python -m robosf_assets.bench.ppo_throughput --scenarios crossing corridor --steps 60000
     python -m robosf_assets.bench.ppo_throughput --settings old new '{"name": "e3", "n_epochs": 3}'
 """
