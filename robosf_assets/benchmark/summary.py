@@ -18,8 +18,11 @@ def summary_rows(reports: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
     for scenario in sorted(reports):
         v = reports[scenario]["verdict"]
         arms = reports[scenario]["arms"]
+        # a report of schema 2 (before the held time) has its verdict on k in a row
+        held = reports[scenario].get("schema_version", 2) >= 3
         kinrow = reports[scenario]["ratio"][v["statistic"]]
-        held_after = arms["finetuned"]["held_after_held_threshold"]
+        held_after = arms["finetuned"].get("held_after_held_threshold")
+        censored = "n_censored_held" if held else "n_censored"
         rows.append({
             "scenario": scenario,
             "ratio": v.get("point"),
@@ -28,8 +31,9 @@ def summary_rows(reports: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
             "bound": v.get("bound"),
             "target_met": bool(v["target_met"]),
             "ratio_k_in_a_row": None if kinrow is None else kinrow["point"],
-            "finetuned_censored": arms["finetuned"]["n_censored_held"],
-            "baseline_censored": arms["baseline"]["n_censored_held"],
+            "verdict_on": "held" if held else "k in a row",
+            "finetuned_censored": arms["finetuned"][censored],
+            "baseline_censored": arms["baseline"][censored],
             "finetuned_held_after_held": None if held_after is None else held_after["mean"],
             "seeds": arms["finetuned"]["n_runs"],
             "sentence": v["sentence"],

@@ -328,4 +328,10 @@ def test_summary_rows_use_the_held_ratio() -> None:
     assert row["ratio_k_in_a_row"] == result["ratio"]["iqm"]["point"]
     assert (row["ratio"], row["ratio_k_in_a_row"]) == (0.75, 0.0)
     assert row["finetuned_held_after_held"] == 1.0
-    assert "(held time)" in table([row], 0.7)
+    assert "(held time)" in table([row], 0.7) and row["verdict_on"] == "held"
+    old = json.loads(json.dumps(result))  # a schema-2 report still gives a row
+    old["schema_version"] = 2
+    for arm in old["arms"].values():
+        del arm["n_censored_held"], arm["held_after_held_threshold"]
+    [legacy] = summary_rows({"crossing": old})
+    assert legacy["verdict_on"] == "k in a row" and legacy["finetuned_held_after_held"] is None
