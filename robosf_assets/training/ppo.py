@@ -149,7 +149,9 @@ class TrainResult:
         (:func:`~robosf_assets.benchmark.efficiency.time_to_threshold`), or ``None``.
     :param last_checkpoint: newest checkpoint zip (the final one).
     :param best_model_path: ``run_dir/best_model.zip``, the policy of the best-scoring
-        curve row (:func:`bar_score`); validate this one to promote the best policy seen.
+        curve row (:func:`bar_score`), one of the nominees the expert stage's held-out
+        selection picks from (:mod:`robosf_assets.training.selection`); its curve score
+        is biased upwards, so it is not promoted on it.
     :param best_timesteps: timesteps of that row.
     :param eval_time_s: wall time spent in curve evaluations and checkpoints.
     :param run_dir: the run directory.
