@@ -28,7 +28,6 @@ passes validation (its validation is recorded in the output).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
