@@ -11,8 +11,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+__all__ = ["learning_curve_png", "plt", "png_bytes"]
+# ``plt`` is exported so that plotting modules get pyplot with the Agg backend set.
 
-def _png(fig) -> bytes:
+
+def png_bytes(fig) -> bytes:
+    """``fig`` as PNG bytes (100 dpi, tight box), then closed. The PNG metadata is fixed,
+    so the same figure gives the same bytes."""
     buf = io.BytesIO()
     # fixed metadata so the same data gives the same bytes
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
@@ -43,4 +48,4 @@ def learning_curve_png(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center right")
-    return _png(fig)
+    return png_bytes(fig)

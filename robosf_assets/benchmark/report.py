@@ -58,7 +58,7 @@ from robosf_assets.benchmark.efficiency import (
     time_to_threshold,
     value_at,
 )
-from robosf_assets.benchmark.plots import _png, plt
+from robosf_assets.benchmark.plots import plt, png_bytes
 from robosf_assets.benchmark.stats import bootstrap_ci, iqm, summarize
 
 __all__ = [
@@ -973,7 +973,7 @@ def success_curves_png(result_or_inputs: Mapping[str, Any] | ComparisonInputs) -
     ax.set_title(f"{scenario}: success against timesteps")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _ttt_panel(ax: Any, result: Mapping[str, Any], key: str, ratio_key: str, what: str,
@@ -1034,7 +1034,7 @@ def time_to_threshold_png(result: Mapping[str, Any]) -> bytes:
     fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.suptitle(f"{result['scenario']}: time to threshold per seed")
     fig.subplots_adjust(bottom=0.24, top=0.85)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 # ------------------------------------------------------------------------ writing

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from robosf_assets.benchmark.plots import _png, plt
+from robosf_assets.benchmark.plots import plt, png_bytes
 
 
 def summary_rows(reports: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -83,4 +83,4 @@ def summary_png(rows: list[dict[str, Any]], ratio_target: float) -> bytes:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return png_bytes(fig)

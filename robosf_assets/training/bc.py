@@ -146,7 +146,7 @@ def _read_bc_log(path: Path) -> list[dict[str, float]]:
 
 
 def _loss_png(bc_losses: list[dict[str, float]], value_losses: list[float], title: str) -> bytes:
-    from robosf_assets.benchmark.plots import _png, plt
+    from robosf_assets.benchmark.plots import plt, png_bytes
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
     xs = [r.get("bc/batch", i) for i, r in enumerate(bc_losses)]
@@ -162,7 +162,7 @@ def _loss_png(bc_losses: list[dict[str, float]], value_losses: list[float], titl
     b.set_title("value head on MC returns")
     b.grid(alpha=0.3)
     fig.suptitle(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def train_bc(
