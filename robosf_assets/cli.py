@@ -24,6 +24,7 @@ from robosf_assets.logging import configure_logging, logger
 REPO = Path(__file__).resolve().parent.parent
 POLL_S = 2.0
 HEARTBEAT_S = 60.0  # a status line at least this often, even when nothing changed
+PROGRESS_S = 30.0  # at most one progress line per run this often
 UI_URL = os.environ.get("ROBOSF_UI_URL", "http://127.0.0.1:3000")
 CANCELLED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
 
@@ -59,6 +60,7 @@ def follow(instance, backfill_id: str, expected: dict[str, int], poll_s: float =
     from robosf_assets.defs import backfill as bf
 
     cursors: dict[str, str | None] = {}
+    shown: dict[str, float] = {}  # run id -> when its last progress line was printed
     last_line, last_time = "", 0.0
     while True:
         record = instance.get_backfill(backfill_id)
@@ -72,9 +74,15 @@ def follow(instance, backfill_id: str, expected: dict[str, int], poll_s: float =
                 continue
             lines, cursor = bf.progress_lines(instance, run, cursors.get(run.run_id))
             cursors[run.run_id] = "done" if run.is_finished else cursor
-            label = run.tags.get(bf.PARTITION_TAG, "all")
-            for text in lines:
-                _say(f"    {label} {bf.stage_of(run)}: {text.replace('[progress] ', '')}")
+            # the newest line of each run, at most every PROGRESS_S (and a run's closing lines)
+            now = time.monotonic()
+            due = [t for t in lines if " done: " in t]
+            if lines and now - shown.get(run.run_id, -PROGRESS_S) >= PROGRESS_S and lines[-1] not in due:
+                due.append(lines[-1])
+            if due:
+                shown[run.run_id] = now
+            for text in due:
+                _say(f"    {text}")
         if record is not None and record.status in bf.DONE:
             return record.status.value
         time.sleep(poll_s)

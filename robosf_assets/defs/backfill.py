@@ -16,6 +16,7 @@ downstream partitions failed and they are never launched; other scenarios go on.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -301,9 +302,17 @@ def outcome(instance: dg.DagsterInstance, backfill_id: str, scenarios: Sequence[
     return result
 
 
+# the core's progress lines (robosf_assets.logging.format_progress and training.ppo):
+# "ppo crossing seed 0: 12,288/999,424 steps (1.2%) 1,965 steps/s ETA 6m18s | ..." and "... done: ..."
+PROGRESS = re.compile(r"[\d,]+/[\d,]+ [a-z]+ \([\d.]+%\)| done: ")
+
+
 def progress_lines(instance: dg.DagsterInstance, run: dg.DagsterRun, cursor: str | None) -> tuple[list[str], str | None]:
-    """New training progress lines of a run (the core's ``[progress]`` messages) since ``cursor``."""
+    """New training progress lines of a run since ``cursor`` (without the ``[component]`` prefix)."""
     result = instance.get_records_for_run(run.run_id, cursor=cursor, limit=1000)
-    lines = [r.event_log_entry.user_message for r in result.records
-             if r.event_log_entry.dagster_event is None and "[progress]" in (r.event_log_entry.user_message or "")]
+    lines = []
+    for record in result.records:
+        text = record.event_log_entry.user_message or ""
+        if record.event_log_entry.dagster_event is None and PROGRESS.search(text):
+            lines.append(re.sub(r"^\[[\w.]+\] ", "", text))
     return lines, result.cursor

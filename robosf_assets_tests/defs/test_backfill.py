@@ -46,3 +46,13 @@ def test_run_config_puts_the_profile_on_training_assets_and_merges_extra_config(
     assert ops["expert_policy"]["config"] == {"profile": "full"}
     assert ops["comparison_report"]["config"] == {"min_seeds": 1}
     assert "trajectory_dataset" not in ops
+
+
+def test_progress_lines_are_the_cores_step_counts_not_every_log_line():
+    from robosf_assets.logging import format_progress
+
+    assert bf.PROGRESS.search("[training.ppo] ppo corridor seed 0: 255,744/999,424 steps (25.6%) 1,965 steps/s ETA 6m18s")
+    assert bf.PROGRESS.search(format_progress("recording crossing", 12, 200, 3.0, unit="episodes"))
+    assert bf.PROGRESS.search("PPO corridor seed 0 done: 282,688 steps in 2m36s (1,948 env-steps/s training)")
+    assert not bf.PROGRESS.search("eval corridor seed 0 @ 282,624 steps: success 0.990 collision 0.010")
+    assert not bf.PROGRESS.search("checkpoint /out/step-0000282688.zip (282,688 steps, 8 curve rows)")
