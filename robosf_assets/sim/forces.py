@@ -20,8 +20,9 @@ the first-written pairwise versions, kept for the tests and the benchmark. No fa
 flags anywhere: every operation is IEEE, so the same inputs give the same bytes whether a
 pair lands in a SIMD lane or in the scalar remainder, in the serial or the threaded kernel.
 
-All functions write into ``out`` (shape ``(n, 2)``); only ``social_force`` allocates (its
-per-pair scratch).
+All functions write into ``out`` (shape ``(n, 2)``); ``social_force`` and ``agent_force``
+allocate their per-pair scratch. Numba's cache of a kernel in ``kernels.py`` does not notice
+edits here (it checks its own file only): after editing this module, touch ``kernels.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 # Cephes atan (S. L. Moshier): relative error about 1e-16 on [0, 0.66] and, by
 # atan(x) = pi/4 + atan((x - 1) / (x + 1)), on [0.66, 1].
@@ -55,28 +58,41 @@ def atan2(y, x):
     # written as selects, without data-dependent branches (the quadrants are random)
     swap = ay > ax
     hi = max(ax, ay)
-    a = min(ax, ay) / hi if hi > 0.0 else 0.0
-    big = a > 0.66
-    z0 = (a - 1.0) / (a + 1.0) if big else a
+    lo = min(ax, ay)
+    # atan(lo / hi), with atan(a) = pi/4 + atan((a - 1) / (a + 1)) for a > 0.66: one division
+    big = lo > 0.66 * hi
+    z0 = (lo - hi if big else lo) / (lo + hi if big else (hi if hi > 0.0 else 1.0))
     z = z0 * z0
     num = (((_ATAN_P0 * z + _ATAN_P1) * z + _ATAN_P2) * z + _ATAN_P3) * z + _ATAN_P4
     den = ((((z + _ATAN_Q0) * z + _ATAN_Q1) * z + _ATAN_Q2) * z + _ATAN_Q3) * z + _ATAN_Q4
     r = (0.25 * math.pi if big else 0.0) + ((z0 * (z * num / den) + z0) + (0.5 * _MOREBITS if big else 0.0))
     r = (0.5 * math.pi - r) + _MOREBITS if swap else r
-    neg_x = x < 0.0 or (x == 0.0 and ay == 0.0 and math.copysign(1.0, x) < 0.0)
+    neg_x = (x < 0.0) | ((x == 0.0) & (ay == 0.0) & (math.copysign(1.0, x) < 0.0))
     r = (math.pi - r) + 2.0 * _MOREBITS if neg_x else r
     return math.copysign(r, y)
 
 
 
 # exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2) / 2 (Cody-Waite split of ln 2),
-# exp(r) by its Taylor series to degree 13 (truncation < 1e-17); 2^k from a table, so
-# the loop vectorises (a gather) without bit casts.
+# exp(r) by its Taylor series to degree 13 (truncation < 1e-17); 2^(k + 100) built from its
+# bits (exact), then scaled by 2^-100 (exact unless the result is subnormal), so the loop
+# vectorises without table gathers.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
-_POW2_MIN = -1080
-_POW2 = np.array([2.0**k for k in range(_POW2_MIN, 1)])
+_TWO_M100 = 2.0**-100
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (an LLVM bitcast)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -99,7 +115,7 @@ def exp_nonpositive(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    v = p * _POW2[min(max(int(kf) - _POW2_MIN, 0), -_POW2_MIN)]
+    v = (p * _float_from_bits((np.int64(kf) + 1123) << 52)) * _TWO_M100
     return v if x >= -745.0 else (0.0 if x < -745.0 else x)
 
 
@@ -168,13 +184,15 @@ def _pair_sides(dx, dy, vx, vy, lam, gamma, n, n_prime):
     degenerate pair (``d == 0`` or ``D == 0``), which ``_pair_sides_degenerate`` handles.
     """
     d = math.sqrt(dx * dx + dy * dy)
-    ex = dx / d if d > 0.0 else 0.0
-    ey = dy / d if d > 0.0 else 0.0
+    inv = 1.0 / d if d > 0.0 else 0.0
+    ex = dx * inv
+    ey = dy * inv
     ix = lam * vx + ex
     iy = lam * vy + ey
     il = math.sqrt(ix * ix + iy * iy)
-    tx = ix / il if il > 0.0 else 0.0
-    ty = iy / il if il > 0.0 else 0.0
+    inv = 1.0 / il if il > 0.0 else 0.0
+    tx = ix * inv
+    ty = iy * inv
     b = gamma * il
     w = atan2(ex * ty - ey * tx, ex * tx + ey * ty)
     ue = _upper(ex, ey)

@@ -391,12 +391,13 @@ def _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_ta
 def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p, reference):
     """Ranges (m) of ``R`` rays starting at the robot heading, counter-clockwise.
 
-    Every ray is intersected with every wall (a tight loop; scenarios have a few walls) and
-    with the pedestrians whose angular extent it falls in: those within ``asin(r / d)`` of a
-    pedestrian's bearing, found with ``forces.atan2`` and the bound
-    ``atan(r / sqrt(d^2 - r^2)) >= asin(r / d)`` (``reference``: ``math.atan2`` and
-    ``math.asin``, the first-written version). Each tested ray uses the same arithmetic
-    either way, so both give the same ranges.
+    Every ray is intersected with every wall (wall by wall, a SIMD loop over the rays; scenarios
+    have a few walls) and with the pedestrians whose angular extent it falls in: those within
+    ``asin(r / d)`` of a pedestrian's bearing, found for all pedestrians in one SIMD loop with
+    ``forces.atan2`` and the bound ``atan(r / sqrt(d^2 - r^2)) >= asin(r / d)``
+    (``reference``: the first-written version, ray by ray with ``math.atan2`` and
+    ``math.asin``). Each tested ray uses the same arithmetic either way and a range is the
+    minimum over the hits, so both give the same bytes.
     """
     n_rays = ray_cos.shape[0]
     max_range = p[_LRANGE]
@@ -404,30 +405,63 @@ def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p, reference):
     ry = robot[b, 1]
     ch = math.cos(robot[b, 2])
     sh = math.sin(robot[b, 2])
-    for r in range(n_rays):
-        dx = ch * ray_cos[r] - sh * ray_sin[r]
-        dy = sh * ray_cos[r] + ch * ray_sin[r]
-        best = max_range
+    if reference:
+        for r in range(n_rays):
+            dx = ch * ray_cos[r] - sh * ray_sin[r]
+            dy = sh * ray_cos[r] + ch * ray_sin[r]
+            best = max_range
+            for w in range(walls.shape[0]):
+                ex = walls[w, 2] - walls[w, 0]
+                ey = walls[w, 3] - walls[w, 1]
+                denom = dx * ey - dy * ex
+                if denom == 0.0:
+                    continue
+                fx = walls[w, 0] - rx
+                fy = walls[w, 1] - ry
+                t = (fx * ey - fy * ex) / denom
+                if t < 0.0 or t >= best:
+                    continue
+                u = (fx * dy - fy * dx) / denom
+                if 0.0 <= u <= 1.0:
+                    best = t
+            out[b, r] = best
+    else:
+        # the same tests wall by wall, each a branch-free (SIMD) loop over the rays
+        row = out[b]
+        for r in range(n_rays):
+            row[r] = max_range
         for w in range(walls.shape[0]):
             ex = walls[w, 2] - walls[w, 0]
             ey = walls[w, 3] - walls[w, 1]
-            denom = dx * ey - dy * ex
-            if denom == 0.0:
-                continue
             fx = walls[w, 0] - rx
             fy = walls[w, 1] - ry
-            t = (fx * ey - fy * ex) / denom
-            if t < 0.0 or t >= best:
-                continue
-            u = (fx * dy - fy * dx) / denom
-            if 0.0 <= u <= 1.0:
-                best = t
-        out[b, r] = best
+            num = fx * ey - fy * ex
+            for r in range(n_rays):
+                dx = ch * ray_cos[r] - sh * ray_sin[r]
+                dy = sh * ray_cos[r] + ch * ray_sin[r]
+                denom = dx * ey - dy * ex
+                t = num / denom
+                u = (fx * dy - fy * dx) / denom
+                best = row[r]
+                miss = (t < 0.0) | (t >= best)
+                hit = (denom != 0.0) & (miss ^ True) & (u >= 0.0) & (u <= 1.0)
+                row[r] = t if hit else best
     # pedestrians: only the rays inside each pedestrian's angular extent
     pr = p[_PR]
     step = 2.0 * math.pi / n_rays
     heading = robot[b, 2]
-    for i in range(ped_pos.shape[1]):
+    n_peds = ped_pos.shape[1]
+    extent = np.empty((2, n_peds))
+    if not reference:  # bearings and extents of all pedestrians in one SIMD loop
+        for i in range(n_peds):
+            px = ped_pos[b, i, 0] - rx
+            py = ped_pos[b, i, 1] - ry
+            tangent = px * px + py * py - pr * pr
+            alpha = min(pr / math.sqrt(tangent), math.pi) if tangent > 0.0 else math.pi
+            phi = forces.atan2(py, px) - heading
+            extent[0, i] = math.ceil((phi - alpha) / step)
+            extent[1, i] = math.floor((phi + alpha) / step)
+    for i in range(n_peds):
         px = ped_pos[b, i, 0] - rx
         py = ped_pos[b, i, 1] - ry
         d2 = px * px + py * py
@@ -441,12 +475,11 @@ def _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, out, p, reference):
         if reference:
             phi = math.atan2(py, px) - heading
             alpha = math.asin(pr / d)
+            lo = int(math.ceil((phi - alpha) / step))
+            hi = int(math.floor((phi + alpha) / step))
         else:
-            phi = forces.atan2(py, px) - heading
-            tangent = d2 - pr * pr
-            alpha = min(pr / math.sqrt(tangent), math.pi) if tangent > 0.0 else math.pi
-        lo = int(math.ceil((phi - alpha) / step))
-        hi = int(math.floor((phi + alpha) / step))
+            lo = int(extent[0, i])
+            hi = int(extent[1, i])
         r = lo % n_rays
         for _ in range(hi - lo + 1):
             dx = ch * ray_cos[r] - sh * ray_sin[r]
