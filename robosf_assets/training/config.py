@@ -463,7 +463,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "total_timesteps": 1_998_848,
         # issue 11: 64 worlds x 64 steps, 4 epochs of batch 1024 (16 gradient steps per
         # rollout) at 2.5x the learning rate, instead of 16 x 256 and 10 epochs (40 steps) at
-        # 3e-4: a third of the update cost per env step (bench.ppo_throughput); steps to
+        # 3e-4: 41% of the update cost per env step (bench.ppo_throughput); steps to
         # threshold from scratch on crossing in docs/configuration.md (bench.settings).
         # Before that, with 16 x 256: batch 512 let bottleneck collapse into a standing-still
         # policy (success 0 for 2M steps), 1024 reached 0.89 by 300k; at a constant 3e-4 the
