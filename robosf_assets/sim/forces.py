@@ -229,6 +229,20 @@ def _pair_sides_degenerate(dx, dy, vx, vy, lam, gamma, n, n_prime):
     return gx, gy, -rx, -ry
 
 
+@njit(cache=True, inline="always")
+def _padded_scratch(rows, n):
+    """``(rows, n')`` scratch with ``n' >= n`` a multiple of 8, so that the SIMD loops run no
+    scalar remainder (which costs more than the padding lanes); the padding pairs are
+    harmless (``d = 1``, no relative velocity) and never read back."""
+    scratch = np.empty((rows, (n + 7) // 8 * 8))
+    for k in range(n, scratch.shape[1]):
+        scratch[0, k] = 1.0
+        scratch[1, k] = 0.0
+        scratch[2, k] = 0.0
+        scratch[3, k] = 0.0
+    return scratch
+
+
 @njit(cache=True, error_model="numpy")
 def _social_pairs(dx, dy, vx, vy, gx, gy, hx, hy, ok, lam, gamma, n, n_prime):
     """The SIMD loop: ``_pair_sides`` of every pair, contiguous arrays in and out."""
@@ -251,7 +265,7 @@ def social_force(pos, vel, lam, gamma, n, n_prime, factor, out):
     """
     m = pos.shape[0]
     n_pairs = m * (m - 1) // 2
-    scratch = np.empty((9, n_pairs))
+    scratch = _padded_scratch(9, n_pairs)
     k = 0
     for i in range(m):
         for j in range(i + 1, m):
@@ -299,7 +313,7 @@ def _agent_pairs(dx, dy, vx, vy, gx, gy, ok, lam, gamma, n, n_prime):
 def agent_force(pos, vel, ax, ay, avx, avy, lam, gamma, n, n_prime, factor, out):
     """Social force on every pedestrian from one extra agent (the robot) at ``(ax, ay)``."""
     m = pos.shape[0]
-    scratch = np.empty((7, m))
+    scratch = _padded_scratch(7, m)
     for i in range(m):
         scratch[0, i] = pos[i, 0] - ax
         scratch[1, i] = pos[i, 1] - ay
