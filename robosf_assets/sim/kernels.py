@@ -3,7 +3,9 @@
 Each world is independent and owns a splitmix64 random stream, so a world's trajectory
 depends only on its seed and its actions: world ``i`` of a batch seeded ``s + i``
 reproduces a single world seeded ``s + i`` bit for bit, and the parallel kernels
-(``prange`` over worlds) give the same bytes as the serial ones.
+(``prange`` over worlds) give the same bytes as the serial ones. ``step_serial_reference``
+steps with the first-written social forces and LiDAR (for the tests and ``bench.sim``'s
+old-versus-new comparison); the fast kernels compute the same physics, see ``forces.py``.
 
 State layout (B worlds, P pedestrians, R rays):
 
