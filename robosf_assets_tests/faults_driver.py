@@ -95,9 +95,9 @@ def _arm_point(point: str) -> None:
 
         atomic_files._commit = commit
     elif point == "torn_curve":
-        from robosf_assets.training import ppo
+        from robosf_assets.training.curves import CurveLog
 
-        real_append = ppo._CurveLog.append
+        real_append = CurveLog.append
         calls = {"n": 0}
 
         def append(self, row):
@@ -109,7 +109,7 @@ def _arm_point(point: str) -> None:
                 die()
             real_append(self, row)
 
-        ppo._CurveLog.append = append
+        CurveLog.append = append
     else:
         raise SystemExit(f"unknown fault point {point!r}")
 

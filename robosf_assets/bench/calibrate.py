@@ -76,7 +76,7 @@ def give_up_callback(run_dir: Path, at_steps: int, min_success: float):
     reached ``min_success`` (a run stuck standing still is not worth its remaining budget)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from robosf_assets.training.ppo import read_curve
+    from robosf_assets.training.curves import CURVE_NAME, read_curve
 
     class GiveUp(BaseCallback):
         def __init__(self) -> None:
@@ -86,7 +86,7 @@ def give_up_callback(run_dir: Path, at_steps: int, min_success: float):
         def _on_step(self) -> bool:
             if self.gave_up or self.num_timesteps < at_steps or self.n_calls % 64:
                 return True
-            curve = read_curve(run_dir / "curve.jsonl")
+            curve = read_curve(run_dir / CURVE_NAME)
             if curve and curve[-1]["timesteps"] >= at_steps and max(r["success"] for r in curve) < min_success:
                 self.gave_up = True
                 return False

@@ -183,13 +183,13 @@ def prepare(work: Path, scenario: str, seeds: Sequence[int], steps: int, eval_ev
 def run_arm(work: Path, variant: str, config, bc_policy: Path) -> list[dict[str, Any]]:
     """Fine-tune (or reuse) one variant x seed; return its curve rows."""
     from robosf_assets.training.finetune import finetune_from_bc
-    from robosf_assets.training.ppo import RESULT_NAME, read_curve
+    from robosf_assets.training.ppo import CURVE_NAME, RESULT_NAME, read_curve
 
     run_dir = work / "arms" / variant / f"seed{config.seed}"
     if not (run_dir / RESULT_NAME).is_file():
         _log(f"fine-tuning {variant} seed {config.seed} ({config.total_timesteps:,} steps)")
         finetune_from_bc(config, VARIANTS[variant], bc_policy, run_dir)
-    return read_curve(run_dir / "curve.jsonl")
+    return read_curve(run_dir / CURVE_NAME)
 
 
 # ------------------------------------------------------------------- the numbers

@@ -34,6 +34,7 @@ from robosf_assets.benchmark.report import (
     load_inputs_from_dirs,
     render_markdown,
 )
+from robosf_assets.training.curves import CURVE_NAME
 
 __all__ = ["RecomputeOutcome", "diff_values", "main", "recompute_report"]
 
@@ -137,7 +138,7 @@ def recompute_report(report_dir: str | Path) -> RecomputeOutcome:
     outcome = RecomputeOutcome()
     for arm in ARMS:
         for seed, run_dir in sorted(dirs[arm].items()):
-            curve = run_dir / inp.get("curve_file", "curve.jsonl")
+            curve = run_dir / inp.get("curve_file", CURVE_NAME)
             if not curve.is_file():
                 raise CannotRecompute(f"{arm} seed {seed}: {curve} is missing")
             stored = (inp.get("curve_sha256") or {}).get(arm, {}).get(str(seed))

@@ -60,6 +60,7 @@ from robosf_assets.benchmark.efficiency import (
 )
 from robosf_assets.benchmark.plots import plt, png_bytes
 from robosf_assets.benchmark.stats import bootstrap_ci, iqm, summarize
+from robosf_assets.training.curves import CURVE_NAME, read_curve
 
 __all__ = [
     "ARMS",
@@ -94,7 +95,6 @@ REPORT_FILES: tuple[str, ...] = (
 RECOMPUTE_COMMAND = "python -m robosf_assets.benchmark.recompute <report-dir>"
 """The documented command that recomputes a report from its saved curves."""
 
-_CURVE_NAME = "curve.jsonl"  # == robosf_assets.training.ppo.CURVE_NAME (not imported: torch)
 _COLORS = {"finetuned": "tab:green", "baseline": "tab:blue"}
 _STAT_LABEL = {"iqm": "IQM", "median": "median"}
 _BOUND_READING = {
@@ -226,8 +226,6 @@ def load_inputs_from_dirs(
         ``hold_fraction``, ``ratio_target``, ``statistic``, ``n_resamples``, ``seed``, ``min_seeds``).
     :return: the inputs, with ``run_dirs`` (absolute) and ``curve_sha256`` filled in.
     """
-    from robosf_assets.training.ppo import read_curve  # lazy: pulls in torch
-
     curves: dict[str, dict[int, CurveRows]] = {}
     run_dirs: dict[str, dict[int, str]] = {}
     shas: dict[str, dict[int, str]] = {}
@@ -235,9 +233,9 @@ def load_inputs_from_dirs(
         curves[arm], run_dirs[arm], shas[arm] = {}, {}, {}
         for seed, run_dir in sorted(dirs.items()):
             run_dir = Path(run_dir).resolve()
-            path = run_dir / _CURVE_NAME
+            path = run_dir / CURVE_NAME
             if not path.is_file():
-                raise FileNotFoundError(f"{arm} seed {seed}: no {_CURVE_NAME} in {run_dir}")
+                raise FileNotFoundError(f"{arm} seed {seed}: no {CURVE_NAME} in {run_dir}")
             manifest_path = run_dir / "manifest.json"
             if manifest_path.is_file():
                 recorded = _manifest_seed(read_json(manifest_path))
@@ -276,7 +274,7 @@ def inputs_block(inputs: ComparisonInputs) -> dict[str, Any]:
             "scenario": inputs.scenario,
             "seeds": inputs.seeds,
             "run_dirs": by_seed(inputs.run_dirs),
-            "curve_file": _CURVE_NAME,
+            "curve_file": CURVE_NAME,
             "curve_sha256": by_seed(inputs.curve_sha256),
             "demo_transitions": int(inputs.demo_transitions),
             "expert_steps": int(inputs.expert_steps),

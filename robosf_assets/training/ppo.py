@@ -11,24 +11,17 @@ Everything a run produces lives in its ``run_dir``::
         step-0000100000.zip       SB3 model (atomic)
         step-0000100000.json      {timesteps, curve_rows, wall_time_s, overhead_s, config}
       tb/PPO_1/                   TensorBoard event files (SB3 metrics plus eval/*)
-      best/step-0000040960.zip    snapshot at each evaluation that beat every earlier one
+      best/step-0000040960.zip    snapshot at each evaluation among the selection nominees
       model.zip                   the final model (atomic)
       best_model.zip              the best evaluated model (atomic; see "Best model")
       training.json               the TrainResult summary and config (atomic)
 
-Schedule. Evaluations and checkpoints happen at rollout boundaries, right after a PPO
-update, so the policy evaluated at ``timesteps`` has been trained on exactly that many
-env steps. An evaluation is due every ``eval.eval_every_steps`` (the first boundary at or
-after each multiple; every ``eval.dense_eval_every_steps`` instead during a dense phase
-up to ``eval.dense_eval_until_steps``), the first one at step 0 (the jumpstart), and a last one when
-training ends. Training runs in whole rollouts of ``ppo.n_steps * n_envs`` steps, so the
-budget is rounded up to a multiple of that.
-
-Early stop. With ``early_stop`` the run stops once the last ``promotion.consecutive_evals``
-evaluations all have success >= ``min_success + early_stop_margin`` and collision <=
-``max_collision - early_stop_margin``. SB3 can only stop from inside a rollout, so a
-stopped run has collected one extra vector step (``n_envs`` env steps) that it never
-trained on; ``timesteps_used`` counts them.
+During training the SB3 callbacks of :mod:`robosf_assets.training.callbacks` evaluate
+(the schedule), snapshot nominees, stop early, checkpoint and log progress, one job each;
+the curve file format is :mod:`robosf_assets.training.curves`. Training runs in whole
+rollouts of ``ppo.n_steps * n_envs`` steps, so the budget is rounded up to a multiple of
+that. A run stopped early (``early_stop``) has collected one extra vector step it never
+trained on; ``timesteps_used`` counts it.
 
 Resume. A checkpoint is committed by its JSON file, written after the model. When
 ``run_dir/checkpoints`` holds one, :func:`train_ppo` loads the newest (``PPO.load`` with
@@ -46,18 +39,10 @@ Evaluations reseed every episode from its own seed and use the mean action. With
 from the wall-clock columns); several torch threads may reorder float sums. CUDA is used
 when present with ``device="auto"`` and is not bitwise reproducible.
 
-Best model and nominees. PPO with a constant learning rate often peaks and then drifts
-(the crossing expert was at success 0.96-0.99 over 40k-240k steps and 0.89 at 2M). Each
-evaluation is scored by its worst margin to the promotion bar, ``min(success -
-min_success, max_collision - collision)`` (:func:`bar_score`). Whenever a row is among the
-``validation.selection_candidates`` best rows so far (:func:`top_rows`) its policy is
-saved under ``best/``; at the end the best row's one is copied to ``best_model.zip``. The
-best of many noisy evaluations of the same episodes is biased upwards (a lucky spike beats
-a stable plateau), so these rows only *nominate* candidates: the expert stage picks among
-them and the final policy on held-out selection episodes
-(:mod:`robosf_assets.training.selection`) and judges the pick on separate validation
-episodes. Snapshots are never deleted, so after a resume every nominee of the kept curve
-rows still has its file.
+Best model. At the end the best-scoring curve row's snapshot (:func:`best_row`) is copied
+to ``best_model.zip``. It is only one nominee: the expert stage picks among the nominees
+and the final policy on held-out selection episodes (:mod:`robosf_assets.training.selection`)
+and judges the pick on separate validation episodes.
 
 Timing. ``wall_time_s`` is the time of the training calls up to now (a resumed run adds
 the time recorded in its checkpoint; work after that checkpoint is lost and not counted).
@@ -67,7 +52,6 @@ evaluating and checkpointing.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -77,7 +61,7 @@ from typing import Any
 
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from robosf_assets.artifacts import (
@@ -85,49 +69,33 @@ from robosf_assets.artifacts import (
     abandon_run_dir,
     atomic_save,
     atomic_write_json,
-    atomic_write_text,
-    read_json,
     remove_temp_files,
 )
-from robosf_assets.benchmark.efficiency import time_to_threshold
 from robosf_assets.envs import make_vec_env
 from robosf_assets.logging import format_duration, get_logger
-from robosf_assets.training.config import PromotionBar, TrainConfig, eval_episode_seeds
-from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
+from robosf_assets.threads import torch_threads
+from robosf_assets.training.callbacks import (
+    BEST_DIR, CHECKPOINT_DIR, Checkpoint, RunState, checkpoint_stem, checkpoints,
+    latest_checkpoint, training_callbacks,
+)
+from robosf_assets.training.config import PromotionBar, TrainConfig
+from robosf_assets.training.curves import (
+    CURVE_NAME, CurveLog, bar_met, bar_score, best_row, curve_text, promotion_step, read_curve,
+    top_rows, trailing_streak,
+)
 
-__all__ = [
-    "CHECKPOINT_DIR",
-    "CURVE_NAME",
-    "MODEL_NAME",
-    "RESULT_NAME",
-    "BEST_DIR",
-    "BEST_MODEL_NAME",
-    "TB_DIR",
-    "Checkpoint",
-    "RunDirDamaged",
-    "TrainResult",
-    "TrainingMonitor",
-    "bar_met",
-    "bar_score",
-    "best_row",
-    "build_ppo",
-    "checkpoints",
-    "top_rows",
-    "latest_checkpoint",
-    "promotion_step",
-    "read_curve",
-    "train_ppo",
-    "trailing_streak",
+__all__ = [  # the curve and checkpoint names are re-exported from where they live
+    "BEST_DIR", "BEST_MODEL_NAME", "CHECKPOINT_DIR", "CURVE_NAME", "MODEL_NAME", "RESULT_NAME",
+    "TB_DIR", "Checkpoint", "RunDirDamaged", "TrainResult", "bar_met", "bar_score", "best_row",
+    "build_ppo", "checkpoints", "latest_checkpoint", "promotion_step", "read_curve", "top_rows",
+    "train_ppo", "trailing_streak",
 ]
 
 log = get_logger("training.ppo")
 
-CURVE_NAME = "curve.jsonl"
 MODEL_NAME = "model.zip"
 RESULT_NAME = "training.json"
-CHECKPOINT_DIR = "checkpoints"
 TB_DIR = "tb"
-BEST_DIR = "best"
 BEST_MODEL_NAME = "best_model.zip"
 
 # Config fields a resumed run must share with its checkpoint.
@@ -139,7 +107,7 @@ class TrainResult:
     """What :func:`train_ppo` reports.
 
     :param model_path: ``run_dir/model.zip``.
-    :param curve: learning-curve rows (see :class:`TrainingMonitor`), step 0 first.
+    :param curve: learning-curve rows (:mod:`robosf_assets.training.curves`), step 0 first.
     :param timesteps_used: env steps the model has consumed (``model.num_timesteps``).
     :param wall_time_s: wall time of training, evaluations included (see module doc).
     :param env_steps_per_s: training throughput without evaluation/checkpoint time.
@@ -252,148 +220,6 @@ def build_ppo(
     )
 
 
-def bar_met(row: Mapping[str, Any], bar: PromotionBar, margin: float = 0.0) -> bool:
-    """Whether one curve row meets the bar tightened by ``margin`` on both rates."""
-    return (
-        row["success"] >= bar.min_success + margin
-        and row["collision"] <= bar.max_collision - margin
-    )
-
-
-def trailing_streak(
-    curve: Sequence[Mapping[str, Any]], bar: PromotionBar, margin: float = 0.0
-) -> int:
-    """Number of evaluations at the end of ``curve`` that meet the bar in a row."""
-    n = 0
-    for row in reversed(curve):
-        if not bar_met(row, bar, margin):
-            break
-        n += 1
-    return n
-
-
-def bar_score(row: Mapping[str, Any], bar: PromotionBar) -> float:
-    """Worst margin of a curve row to the bar: >= 0 exactly when the row meets it."""
-    return min(row["success"] - bar.min_success, bar.max_collision - row["collision"])
-
-
-def best_row(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> Mapping[str, Any] | None:
-    """The earliest curve row with the highest :func:`bar_score`, or ``None`` for no rows.
-
-    The maximum of many noisy evaluations of the same episodes is biased upwards: this row
-    only nominates a candidate (:func:`top_rows`); the held-out selection set picks the
-    policy (:mod:`robosf_assets.training.selection`)."""
-    best = None
-    for row in curve:
-        if best is None or bar_score(row, bar) > bar_score(best, bar):
-            best = row
-    return best
-
-
-def top_rows(
-    curve: Sequence[Mapping[str, Any]], bar: PromotionBar, n: int
-) -> list[Mapping[str, Any]]:
-    """The ``n`` curve rows with the highest :func:`bar_score` (the earlier row wins a tie),
-    in curve order: the candidates nominated for held-out selection."""
-    ranked = sorted(range(len(curve)), key=lambda i: (-bar_score(curve[i], bar), i))
-    return [curve[i] for i in sorted(ranked[:n])]
-
-
-def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int | None:
-    """First step of ``bar.consecutive_evals`` evaluations in a row meeting the bar, or ``None``."""
-    if not curve:
-        return None
-    result = time_to_threshold(
-        [r["timesteps"] for r in curve],
-        [r["success"] for r in curve],
-        target=bar.min_success,
-        collision=[r["collision"] for r in curve],
-        max_collision=bar.max_collision,
-        k=bar.consecutive_evals,
-    )
-    return None if result.censored else result.steps
-
-
-def read_curve(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a ``curve.jsonl``; a torn last line (a kill mid-write) is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                log.warning("{}: ignoring a torn last line", path)
-                break
-            raise ValueError(f"{path}:{i + 1}: invalid curve row") from None
-    return rows
-
-
-class _CurveLog:
-    """Append-only JSONL: each row is written, flushed and fsynced before returning."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def reset_to(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the file by exactly ``rows`` (atomic)."""
-        atomic_write_text(self.path, _curve_text(rows), overwrite=True)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A committed checkpoint: the model zip and its JSON record."""
-
-    model_path: Path
-    meta: dict[str, Any]
-
-    @property
-    def timesteps(self) -> int:
-        return int(self.meta["timesteps"])
-
-
-def _checkpoint_stem(timesteps: int) -> str:
-    return f"step-{timesteps:010d}"
-
-
-def checkpoints(run_dir: str | os.PathLike[str]) -> list[Checkpoint]:
-    """Committed checkpoints in ``run_dir/checkpoints`` (JSON and zip both present), newest
-    first. A record that cannot be read (damaged on disk) is skipped with a warning."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    found: list[Checkpoint] = []
-    for meta_path in folder.glob("step-*.json"):
-        zip_path = meta_path.with_suffix(".zip")
-        if not zip_path.is_file():
-            continue
-        try:
-            meta = read_json(meta_path)
-            int(meta["timesteps"]), int(meta["curve_rows"])
-        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as err:
-            log.warning("{}: ignoring an unreadable checkpoint record: {}", meta_path, err)
-            continue
-        found.append(Checkpoint(zip_path, meta))
-    return sorted(found, key=lambda c: c.timesteps, reverse=True)
-
-
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Checkpoint | None:
-    """The newest committed checkpoint in ``run_dir/checkpoints`` (JSON and zip both present)."""
-    found = checkpoints(run_dir)
-    return found[0] if found else None
-
-
 def _check_resume_compatible(config: TrainConfig, meta: Mapping[str, Any], where: Path) -> None:
     saved = meta.get("config", {})
     current = config.model_dump(mode="json")
@@ -402,212 +228,6 @@ def _check_resume_compatible(config: TrainConfig, meta: Mapping[str, Any], where
         raise ValueError(
             f"cannot resume from {where}: config field(s) {differ} differ from the checkpoint's; "
             "use a new run directory for a different run"
-        )
-
-
-# ------------------------------------------------------------------------- callback
-
-
-class TrainingMonitor(BaseCallback):
-    """Evaluates, checkpoints, logs progress and stops early (see the module doc).
-
-    Curve row keys: ``timesteps``, ``success``, ``collision``, ``mean_return``,
-    ``n_episodes``, ``wall_time_s`` (cumulative), ``env_steps_per_s`` (training throughput
-    so far, ``None`` at step 0) and ``eval_s`` (this evaluation's duration).
-    """
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        run_dir: Path,
-        curve: list[dict[str, Any]],
-        eval_env: VecEnv,
-        offsets: Mapping[str, float] | None = None,
-        started: float | None = None,
-    ) -> None:
-        super().__init__(verbose=0)
-        self.config = config
-        self.run_dir = run_dir
-        self.curve = curve
-        self.eval_env = eval_env
-        self.eval_seeds = eval_episode_seeds(config.eval)
-        self.curve_log = _CurveLog(run_dir / CURVE_NAME)
-        offsets = offsets or {}
-        self._wall0 = float(offsets.get("wall_time_s", 0.0))
-        self._overhead0 = float(offsets.get("overhead_s", 0.0))
-        self._overhead = 0.0
-        self._started = time.perf_counter() if started is None else started
-        self.stopped_early = False
-        self._stop = False
-        self.last_checkpoint: Path | None = None
-        self._start_steps = 0
-        self._last_progress = self._progress_t0 = self._started
-        self._next_eval = 0 if not curve else config.eval.next_eval_after(curve[-1]["timesteps"])
-        self._next_ckpt = 0
-
-    # ---- bookkeeping
-    def wall_time_s(self) -> float:
-        return self._wall0 + time.perf_counter() - self._started
-
-    def overhead_s(self) -> float:
-        return self._overhead0 + self._overhead
-
-    def env_steps_per_s(self) -> float | None:
-        train_time = self.wall_time_s() - self.overhead_s()
-        return (
-            self.num_timesteps / train_time if self.num_timesteps > 0 and train_time > 0 else None
-        )
-
-    # ---- SB3 hooks
-    def _on_training_start(self) -> None:
-        self.num_timesteps = self.model.num_timesteps
-        self._start_steps = self.num_timesteps
-        # progress rates and the first progress line count from here, not from set-up
-        self._progress_t0 = self._last_progress = time.perf_counter()
-        every = self.config.checkpoint_every_steps
-        self._next_ckpt = (self.num_timesteps // every + 1) * every
-
-    def _on_rollout_start(self) -> None:
-        self.num_timesteps = self.model.num_timesteps
-        if self.num_timesteps >= self._next_eval:
-            self.evaluate()
-            if self.config.early_stop and self._bar_streak_reached():
-                self.stopped_early = True
-                self._stop = True
-        if self.num_timesteps >= self._next_ckpt:
-            self.checkpoint()
-
-    def _on_step(self) -> bool:
-        now = time.perf_counter()
-        if now - self._last_progress >= self.config.progress_interval_s:
-            self._last_progress = now
-            self._log_progress(now)
-        return not self._stop
-
-    def _on_training_end(self) -> None:
-        self.num_timesteps = self.model.num_timesteps
-        # after an early stop the last row already judged this policy (see the module doc)
-        if not self.stopped_early and (
-            not self.curve or self.curve[-1]["timesteps"] != self.num_timesteps
-        ):
-            self.evaluate()
-        self.logger.dump(self.num_timesteps)
-        self.checkpoint()
-
-    # ---- work
-    def _bar_streak_reached(self) -> bool:
-        k = self.config.promotion.consecutive_evals
-        return (
-            trailing_streak(self.curve, self.config.promotion, self.config.early_stop_margin) >= k
-        )
-
-    def evaluate(self) -> dict[str, Any]:
-        """Play the fixed evaluation episodes, append a curve row and log it."""
-        t0 = time.perf_counter()
-        records = evaluate_policy_episodes(
-            self.model,
-            self.config.scenario,
-            self.eval_seeds,
-            deterministic=self.config.eval.deterministic,
-            env=self.eval_env,
-        )
-        point = curve_point(records)
-        eval_s = time.perf_counter() - t0
-        self._overhead += eval_s
-        rate = self.env_steps_per_s()
-        row = {
-            "timesteps": int(self.num_timesteps),
-            **point,
-            "wall_time_s": round(self.wall_time_s(), 3),
-            "env_steps_per_s": None if rate is None else round(rate, 1),
-            "eval_s": round(eval_s, 3),
-        }
-        self.curve_log.append(row)
-        self.curve.append(row)
-        # a snapshot of every row that is among the nominees so far (never deleted, so a
-        # resumed run still has the files of its kept rows' nominees)
-        if any(r is row for r in top_rows(
-            self.curve, self.config.promotion, self.config.validation.selection_candidates
-        )):
-            self._save_best()
-        self._next_eval = self.config.eval.next_eval_after(self.num_timesteps)
-        for key in ("success", "collision", "mean_return"):
-            self.logger.record(f"eval/{key}", point[key])
-        log.info(
-            "eval {} seed {} @ {:,} steps: success {:.3f} collision {:.3f} return {:.2f} "
-            "({} episodes, {:.1f}s){}",
-            self.config.scenario,
-            self.config.seed,
-            row["timesteps"],
-            row["success"],
-            row["collision"],
-            row["mean_return"],
-            row["n_episodes"],
-            eval_s,
-            "" if rate is None else f", training {rate:,.0f} env-steps/s",
-        )
-        return row
-
-    def _save_best(self) -> None:
-        t0 = time.perf_counter()
-        path = self.run_dir / BEST_DIR / f"{_checkpoint_stem(self.num_timesteps)}.zip"
-        atomic_save(path, lambda p: self.model.save(p), overwrite=True)
-        self._overhead += time.perf_counter() - t0
-
-    def checkpoint(self) -> Path:
-        """Save the model and commit it with a JSON record (idempotent per timestep)."""
-        t0 = time.perf_counter()
-        stem = _checkpoint_stem(self.num_timesteps)
-        folder = self.run_dir / CHECKPOINT_DIR
-        zip_path, meta_path = folder / f"{stem}.zip", folder / f"{stem}.json"
-        if not meta_path.exists():
-            atomic_save(zip_path, lambda p: self.model.save(p), overwrite=True)
-            self._overhead += time.perf_counter() - t0
-            meta = {
-                "timesteps": int(self.num_timesteps),
-                "curve_rows": len(self.curve),
-                "wall_time_s": round(self.wall_time_s(), 3),
-                "overhead_s": round(self.overhead_s(), 3),
-                "created_at": time.time(),
-                "config": self.config.model_dump(mode="json"),
-            }
-            atomic_write_json(meta_path, meta)
-            log.info(
-                "checkpoint {} ({:,} steps, {} curve rows)",
-                zip_path,
-                self.num_timesteps,
-                len(self.curve),
-            )
-        self.last_checkpoint = zip_path
-        every = self.config.checkpoint_every_steps
-        self._next_ckpt = (self.num_timesteps // every + 1) * every
-        return zip_path
-
-    def _log_progress(self, now: float) -> None:
-        total = self.config.total_timesteps
-        done = self.num_timesteps - self._start_steps
-        elapsed = now - self._progress_t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = format_duration(max(total - self.num_timesteps, 0) / rate) if rate > 0 else "?"
-        last = self.curve[-1] if self.curve else None
-        tail = (
-            (
-                f" | last eval @ {last['timesteps']:,}: success {last['success']:.2f} "
-                f"collision {last['collision']:.2f}"
-            )
-            if last
-            else ""
-        )
-        log.info(
-            "ppo {} seed {}: {:,}/{:,} steps ({:.1f}%) {:,.0f} steps/s ETA {}{}",
-            self.config.scenario,
-            self.config.seed,
-            self.num_timesteps,
-            total,
-            100.0 * self.num_timesteps / total,
-            rate,
-            eta,
-            tail,
         )
 
 
@@ -625,10 +245,6 @@ def _damaged(run_dir: Path, reason: str) -> RunDirDamaged:
         f"{run_dir}: {reason}; the directory is marked abandoned and kept for inspection, "
         "a retry starts a fresh run directory"
     )
-
-
-def _curve_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    return "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in rows)
 
 
 def _prepare_run_dir(
@@ -649,7 +265,7 @@ def _prepare_run_dir(
     run_dir.mkdir(parents=True, exist_ok=True)
     for leftover in remove_temp_files(run_dir):  # writes a killed attempt never committed
         log.info("removed {}, left by an interrupted write", leftover)
-    curve_log = _CurveLog(run_dir / CURVE_NAME)
+    curve_log = CurveLog(run_dir / CURVE_NAME)
     try:
         rows = read_curve(curve_log.path)
     except (ValueError, UnicodeDecodeError) as err:
@@ -701,7 +317,7 @@ def _prepare_run_dir(
             ckpt.model_path.name,
         )
     # rewrite unless the file is exactly the kept rows (a torn tail counts as a difference)
-    if curve_log.path.read_bytes() != _curve_text(keep).encode("utf-8"):
+    if curve_log.path.read_bytes() != curve_text(keep).encode("utf-8"):
         curve_log.reset_to(keep)
     return ckpt, keep
 
@@ -713,7 +329,7 @@ def _publish_best(
     row = best_row(curve, bar)
     if row is None:
         return None, None
-    snapshot = run_dir / BEST_DIR / f"{_checkpoint_stem(int(row['timesteps']))}.zip"
+    snapshot = run_dir / BEST_DIR / f"{checkpoint_stem(int(row['timesteps']))}.zip"
     if not snapshot.is_file():
         log.warning("best curve row at {:,} steps has no snapshot {}", row["timesteps"], snapshot)
         return None, None
@@ -746,121 +362,133 @@ def train_ppo(
         run resumes from the newest one.
     :param init_policy_state: a ``policy.state_dict()`` to start from (e.g. BC); every key
         must match :func:`build_ppo`'s policy. Ignored when resuming (the checkpoint wins).
-    :param callbacks: extra SB3 callbacks, run after the built-in :class:`TrainingMonitor`.
+    :param callbacks: extra SB3 callbacks, run after the run's own
+        (:func:`~robosf_assets.training.callbacks.training_callbacks`).
     :return: the :class:`TrainResult`; ``run_dir/model.zip`` and ``training.json`` are written.
     """
     run_dir = Path(run_dir)
     started = time.perf_counter()
     ckpt, curve = _prepare_run_dir(config, run_dir)
-    previous_threads = torch.get_num_threads()
-    if config.torch_threads > 0:
-        torch.set_num_threads(config.torch_threads)
-    try:
-        overrides = dict(config.env_overrides)
-        env = make_vec_env(config.scenario, config.n_envs, config.train_seed_base, **overrides)
-        eval_env = make_vec_env(
-            config.scenario,
-            min(config.eval.n_eval_envs, config.eval.n_eval_episodes),
-            config.eval.eval_seed_base,
-            **overrides,
-        )
-        tb_dir = run_dir / TB_DIR
-        if ckpt is None:
-            model = build_ppo(config, env, tensorboard_log=tb_dir)
-            if init_policy_state is not None:
-                _load_init_state(model, init_policy_state)
-                log.info(
-                    "PPO starts from the given policy state ({} tensors)", len(init_policy_state)
-                )
-            offsets: dict[str, float] = {}
-        else:
-            model = PPO.load(ckpt.model_path, env=env, device=config.device)
-            model.tensorboard_log = str(tb_dir)
-            if init_policy_state is not None:
-                log.warning("resuming from {}: init_policy_state is ignored", ckpt.model_path)
-            offsets = {
-                "wall_time_s": float(ckpt.meta["wall_time_s"]),
-                "overhead_s": float(ckpt.meta["overhead_s"]),
-            }
-            log.info(
-                "resuming {} seed {} from {} at {:,} steps",
-                config.scenario,
-                config.seed,
-                ckpt.model_path,
-                model.num_timesteps,
-            )
-        monitor = TrainingMonitor(config, run_dir, curve, eval_env, offsets, started=started)
-        extra = [callbacks] if isinstance(callbacks, BaseCallback) else list(callbacks or [])
-        already_promoted = (
-            ckpt is not None
-            and config.early_stop
-            and trailing_streak(curve, config.promotion, config.early_stop_margin)
-            >= config.promotion.consecutive_evals
-        )
-        remaining = config.total_timesteps - model.num_timesteps
-        if already_promoted or remaining <= 0:
-            log.info(
-                "nothing to train: {:,} steps done of {:,}{}",
-                model.num_timesteps,
-                config.total_timesteps,
-                " and the promotion bar already held" if already_promoted else "",
-            )
-            # a retry of a run that stopped early reports it again
-            monitor.stopped_early = (
-                already_promoted and model.num_timesteps < config.total_timesteps
-            )
-            monitor.last_checkpoint = ckpt.model_path if ckpt else None
-        else:
-            log.info(
-                "training PPO on {} seed {}: {:,} steps ({} envs, rollout {:,}, device {}, "
-                "torch threads {})",
-                config.scenario,
-                config.seed,
-                remaining,
-                config.n_envs,
-                config.rollout_size,
-                model.device,
-                torch.get_num_threads(),
-            )
-            model.learn(
-                total_timesteps=remaining,
-                callback=CallbackList([monitor, *extra]),
-                reset_num_timesteps=ckpt is None,
-                tb_log_name="PPO",
-            )
-        model_path = atomic_save(
-            run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=True
-        )  # nothing in an unfinished run directory is final (_prepare_run_dir)
-        best_path, best_steps = _publish_best(run_dir, monitor.curve, config.promotion)
-        wall = monitor.wall_time_s()
-        result = TrainResult(
-            model_path=model_path,
-            curve=list(monitor.curve),
-            timesteps_used=int(model.num_timesteps),
-            wall_time_s=round(wall, 3),
-            env_steps_per_s=round(model.num_timesteps / max(wall - monitor.overhead_s(), 1e-9), 1),
-            stopped_early=monitor.stopped_early,
-            resumed_from=ckpt.model_path if ckpt else None,
-            promotion_reached_at=promotion_step(monitor.curve, config.promotion),
-            last_checkpoint=monitor.last_checkpoint,
-            best_model_path=best_path,
-            best_timesteps=best_steps,
-            eval_time_s=round(monitor.overhead_s(), 3),
-            run_dir=run_dir,
-        )
-        atomic_write_json(
-            run_dir / RESULT_NAME, {**result.summary(), "config": config}, overwrite=True
-        )
+    with torch_threads(config.torch_threads):
+        return _train(config, run_dir, ckpt, curve, started, init_policy_state, callbacks)
+
+
+def _build_model(
+    config: TrainConfig,
+    run_dir: Path,
+    env: VecEnv,
+    ckpt: Checkpoint | None,
+    init_policy_state: Mapping[str, Any] | None,
+) -> PPO:
+    """A fresh PPO (from ``init_policy_state`` if given) or the checkpoint's, on ``env``."""
+    tb_dir = run_dir / TB_DIR
+    if ckpt is None:
+        model = build_ppo(config, env, tensorboard_log=tb_dir)
+        if init_policy_state is not None:
+            _load_init_state(model, init_policy_state)
+            log.info("PPO starts from the given policy state ({} tensors)", len(init_policy_state))
+        return model
+    model = PPO.load(ckpt.model_path, env=env, device=config.device)
+    model.tensorboard_log = str(tb_dir)
+    if init_policy_state is not None:
+        log.warning("resuming from {}: init_policy_state is ignored", ckpt.model_path)
+    log.info(
+        "resuming {} seed {} from {} at {:,} steps",
+        config.scenario,
+        config.seed,
+        ckpt.model_path,
+        model.num_timesteps,
+    )
+    return model
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    ckpt: Checkpoint | None,
+    curve: list[dict[str, Any]],
+    started: float,
+    init_policy_state: Mapping[str, Any] | None,
+    callbacks: BaseCallback | Sequence[BaseCallback] | None,
+) -> TrainResult:
+    overrides = dict(config.env_overrides)
+    env = make_vec_env(config.scenario, config.n_envs, config.train_seed_base, **overrides)
+    eval_env = make_vec_env(
+        config.scenario,
+        min(config.eval.n_eval_envs, config.eval.n_eval_episodes),
+        config.eval.eval_seed_base,
+        **overrides,
+    )
+    model = _build_model(config, run_dir, env, ckpt, init_policy_state)
+    state = RunState(curve, started=started)
+    if ckpt is not None:
+        state.wall_offset_s = float(ckpt.meta["wall_time_s"])
+        state.overhead_offset_s = float(ckpt.meta["overhead_s"])
+    run_callbacks = training_callbacks(config, run_dir, state, eval_env, callbacks)
+    already_promoted = (
+        ckpt is not None
+        and config.early_stop
+        and trailing_streak(curve, config.promotion, config.early_stop_margin)
+        >= config.promotion.consecutive_evals
+    )
+    remaining = config.total_timesteps - model.num_timesteps
+    if already_promoted or remaining <= 0:
         log.info(
-            "PPO {} seed {} done: {:,} steps in {} ({:,.0f} env-steps/s training){}{}",
+            "nothing to train: {:,} steps done of {:,}{}",
+            model.num_timesteps,
+            config.total_timesteps,
+            " and the promotion bar already held" if already_promoted else "",
+        )
+        # a retry of a run that stopped early reports it again
+        state.stopped_early = already_promoted and model.num_timesteps < config.total_timesteps
+        state.last_checkpoint = ckpt.model_path if ckpt else None
+    else:
+        log.info(
+            "training PPO on {} seed {}: {:,} steps ({} envs, rollout {:,}, device {}, "
+            "torch threads {})",
             config.scenario,
             config.seed,
-            result.timesteps_used,
-            format_duration(result.wall_time_s),
-            result.env_steps_per_s,
-            ", stopped early" if result.stopped_early else "",
-            f", resumed from {ckpt.model_path.name}" if ckpt else "",
+            remaining,
+            config.n_envs,
+            config.rollout_size,
+            model.device,
+            torch.get_num_threads(),
         )
-        return result
-    finally:
-        torch.set_num_threads(previous_threads)
+        model.learn(
+            total_timesteps=remaining,
+            callback=run_callbacks,
+            reset_num_timesteps=ckpt is None,
+            tb_log_name="PPO",
+        )
+    model_path = atomic_save(
+        run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=True
+    )  # nothing in an unfinished run directory is final (_prepare_run_dir)
+    best_path, best_steps = _publish_best(run_dir, state.curve, config.promotion)
+    wall = state.wall_time_s()
+    result = TrainResult(
+        model_path=model_path,
+        curve=list(state.curve),
+        timesteps_used=int(model.num_timesteps),
+        wall_time_s=round(wall, 3),
+        env_steps_per_s=round(model.num_timesteps / max(wall - state.overhead_s(), 1e-9), 1),
+        stopped_early=state.stopped_early,
+        resumed_from=ckpt.model_path if ckpt else None,
+        promotion_reached_at=promotion_step(state.curve, config.promotion),
+        last_checkpoint=state.last_checkpoint,
+        best_model_path=best_path,
+        best_timesteps=best_steps,
+        eval_time_s=round(state.overhead_s(), 3),
+        run_dir=run_dir,
+    )
+    atomic_write_json(run_dir / RESULT_NAME, {**result.summary(), "config": config}, overwrite=True)
+    log.info(
+        "PPO {} seed {} done: {:,} steps in {} ({:,.0f} env-steps/s training){}{}",
+        config.scenario,
+        config.seed,
+        result.timesteps_used,
+        format_duration(result.wall_time_s),
+        result.env_steps_per_s,
+        ", stopped early" if result.stopped_early else "",
+        f", resumed from {ckpt.model_path.name}" if ckpt else "",
+    )
+    return result
