@@ -43,8 +43,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from robosf_assets.envs.config import EnvConfig
 from robosf_assets.envs.factory import list_scenarios
+from robosf_assets.training.profiles import ARM_EVAL, ARM_TIMESTEPS, PROFILES, arm_overrides
 
 __all__ = [
+    "ARM_EVAL",
+    "ARM_TIMESTEPS",
     "DATASET_SEED_BASE",
     "SEED_RANGES",
     "check_seed_range",
@@ -61,6 +64,7 @@ __all__ = [
     "PromotionBar",
     "TrainConfig",
     "ValidationSpec",
+    "arm_config",
     "eval_episode_seeds",
     "profile_config",
     "selection_episode_seeds",
@@ -419,92 +423,6 @@ def validation_episode_seeds(eval_seed: int, n_episodes: int) -> list[int]:
 
 # ------------------------------------------------------------------------- profiles
 
-PROFILES: dict[str, dict[str, Any]] = {
-    # Both profiles stack 2 frames: a single LiDAR scan shows where pedestrians are, two
-    # show where they are going.
-    # quick: the demo budget (make demo: every scenario, 5 seeds, in minutes on 2 cores).
-    # The full profile's expert run cut off at 999,424 steps: the same PPO, evaluations,
-    # early stop and validation, and the learning rate of the full 1,998,848-step decay, so
-    # the first 999,424 steps are the full run's, bit for bit. With the settings before
-    # issue 11 (16 envs x 256 steps, 10 epochs, lr 3e-4) the full experts' best evaluations
-    # came at 40,960 (crossing), 163,840 (bottleneck) and 720,896 (corridor), inside the
-    # cut. Quick profiles with their own shorter schedules gave experts that
-    # failed validation (crossing 0.903 / 0.097 with a 1M decay; corridor 0.911 / 0.078
-    # and bottleneck 0.756 / 0.244 with 64x64 nets and 150k steps). The comparison arms get
-    # 40,960 steps (ARM_TIMESTEPS).
-    "quick": {
-        "env_overrides": {"frame_stack": 2},
-        "total_timesteps": 999_424,
-        "n_envs": 64,
-        "ppo": {
-            "n_steps": 64,
-            "batch_size": 1024,
-            "n_epochs": 4,
-            "net_arch": [128, 128],
-            "learning_rate": 7.5e-4,
-            "learning_rate_final": 3e-5,
-            "learning_rate_horizon": 1_998_848,
-        },
-        "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
-        "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
-        "early_stop": True,
-        "early_stop_margin": 0.03,
-        "checkpoint_every_steps": 100_000,
-        "progress_interval_s": 10.0,
-    },
-    # full: the budget that trains experts: up to 2,000,000 steps, stopping as soon as the
-    # bar, tightened by a 0.03 margin (success >= 0.93, collision <= 0.02), holds for 3
-    # evaluations of 100 episodes in a row; then validated on 3 seeds x 100 fresh episodes
-    # against the plain bar (success >= 0.90, collision <= 0.05).
-    "full": {
-        "env_overrides": {"frame_stack": 2},
-        # 488 rollouts of 64 x 64 steps: training runs in whole rollouts, and 2,000,000
-        # would round up to 2,002,944, just over issue 3's budget
-        "total_timesteps": 1_998_848,
-        # issue 11: 64 worlds x 64 steps, 4 epochs of batch 1024 (16 gradient steps per
-        # rollout) at 2.5x the learning rate, instead of 16 x 256 and 10 epochs (40 steps) at
-        # 3e-4: 41% of the update cost per env step (bench.ppo_throughput); steps to
-        # threshold from scratch on crossing in docs/configuration.md (bench.settings).
-        # Before that, with 16 x 256: batch 512 let bottleneck collapse into a standing-still
-        # policy (success 0 for 2M steps), 1024 reached 0.89 by 300k; at a constant 3e-4 the
-        # success rate kept oscillating by +-0.05 around 0.9: the rate decays linearly to 3e-5
-        "n_envs": 64,
-        "ppo": {
-            "n_steps": 64,
-            "batch_size": 1024,
-            "n_epochs": 4,
-            "net_arch": [128, 128],
-            "learning_rate": 7.5e-4,
-            "learning_rate_final": 3e-5,
-        },
-        "eval": {"eval_every_steps": 40_000, "n_eval_episodes": 100, "n_eval_envs": 16},
-        "validation": {"eval_seeds": [0, 1, 2], "episodes_per_seed": 100, "n_envs": 16},
-        "early_stop": True,
-        # a 0.02 margin stopped corridor at 1.16M steps on three curve evaluations at
-        # <= 0.03 collisions, and validation then found 0.060: stop only at <= 0.02
-        "early_stop_margin": 0.03,
-        "checkpoint_every_steps": 100_000,
-        "progress_interval_s": 30.0,
-    },
-}
-"""Named budgets; values are :class:`TrainConfig` fields (nested models as dicts)."""
-
-ARM_TIMESTEPS: dict[str, int] = {"quick": 40_960, "full": 1_998_848}
-"""Budget of each comparison arm (fine-tuned and baseline) per profile, when not configured:
-both arms always get the same budget, and it is independent of when the expert stopped."""
-
-ARM_EVAL: dict[str, dict[str, int]] = {
-    "quick": {"dense_eval_every_steps": 4096, "dense_eval_until_steps": 40_960, "n_eval_episodes": 50},
-    # every 2 rollouts (8,192 steps) up to 204,800, where PPO from scratch first reaches
-    # the bar on every scenario (20k-120k) and where a warm start must hold it; then the
-    # profile's 40,000. At 40,000 from the start, time to threshold could only read 0 or
-    # 40,960 on corridor. The expert keeps the plain spacing: its early stop needs the bar
-    # to hold over 80,000 steps, not 16,384.
-    "full": {"dense_eval_every_steps": 8192, "dense_eval_until_steps": 204_800},
-}
-"""Dense evaluation phase of both comparison arms per profile, when not configured."""
-
-
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -531,3 +449,14 @@ def profile_config(name: str, scenario: str, seed: int = 0, **overrides: Any) ->
         raise KeyError(f"unknown training profile {name!r}; choose one of {sorted(PROFILES)}")
     fields = _deep_merge(PROFILES[name], {"scenario": scenario, "seed": seed, **overrides})
     return TrainConfig.model_validate(fields)
+
+
+def arm_config(name: str, scenario: str, seed: int = 0, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a comparison arm (fine-tuned or baseline) of profile ``name``:
+    the profile's expert config changed by its ``arm`` section of
+    :data:`~robosf_assets.training.profiles.PROFILE_TABLE` (budget, dense evaluation phase,
+    no early stop), then by ``overrides`` (merged key by key as in :func:`profile_config`).
+    """
+    if name not in PROFILES:
+        raise KeyError(f"unknown training profile {name!r}; choose one of {sorted(PROFILES)}")
+    return profile_config(name, scenario, seed, **_deep_merge(arm_overrides(name), overrides))

@@ -68,13 +68,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from robosf_assets.logging import get_logger
 from robosf_assets.training.bc import load_policy_state
 from robosf_assets.training.config import TrainConfig
+from robosf_assets.training.profiles import CRITIC_WARMUP_STEPS, PROFILE_TABLE
 from robosf_assets.training.ppo import TrainResult, train_ppo
 
 log = get_logger("training.finetune")
 
 
-CRITIC_WARMUP_STEPS: dict[str, int] = {"quick": 16_384, "full": 40_960}
-"""Default critic warm-up per profile (quick: 4 of its 10 rollouts; full: 10 of 488)."""
+# The critic warm-up per profile (quick: 4 of its 10 rollouts; full: 10 of 488) lives in
+# the profile table with every other per-profile value.
 
 ANCHOR_COEF = 2.0
 """Default anchor weight at the end of the warm-up (decaying by ``anchor_decay`` = 0.99 per
@@ -124,6 +125,14 @@ class FinetuneConfig(BaseModel):
     anchor_batch_size: int = Field(
         256, ge=1, description="Rollout observations the anchor's KL is averaged over at each gradient step."
     )
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> FinetuneConfig:
+        """The fine-tuning config of ``profile`` (its ``finetune`` section of
+        :data:`~robosf_assets.training.profiles.PROFILE_TABLE`), with ``overrides``."""
+        if profile not in PROFILE_TABLE:
+            raise KeyError(f"unknown training profile {profile!r}; choose one of {sorted(PROFILE_TABLE)}")
+        return cls(**{**PROFILE_TABLE[profile]["finetune"], **overrides})
 
     def apply(self, config: TrainConfig) -> TrainConfig:
         """``config`` with the fine-tuning learning rate (what the run records and resumes with)."""
