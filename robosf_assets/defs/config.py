@@ -1,20 +1,25 @@
 """Typed Dagster configs, one per stage, on top of the core library's profiles.
 
 Every field left at ``None`` takes the value of the chosen profile (``quick`` or ``full``,
-see ``robosf_assets.training.config.PROFILES``); the profile itself defaults to the
+see ``robosf_assets.training.profiles.PROFILE_TABLE``); the profile itself defaults to the
 ``ROBOSF_PROFILE`` environment variable, else ``quick``. The core config validates the
 result before any work starts, naming the offending field.
+
+Each class maps its fields onto the core models' fields in ``CORE_PATHS`` (``PPOSettings``
+is derived from ``PPOHyperparams`` field by field); ``robosf_assets_tests/defs/
+test_config_parity.py`` fails when a core knob has no counterpart here.
 """
 
 
 import os
-from typing import Any
+from typing import Any, ClassVar, Optional
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
 
-from robosf_assets.training.config import ARM_EVAL, ARM_TIMESTEPS, PROFILES, TrainConfig, profile_config
-from robosf_assets.training.finetune import CRITIC_WARMUP_STEPS, FinetuneConfig
+from robosf_assets.training.bc import BCConfig
+from robosf_assets.training.config import PROFILES, PPOHyperparams, TrainConfig, arm_config, profile_config
+from robosf_assets.training.finetune import FinetuneConfig
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"
 
@@ -36,22 +41,18 @@ def _set(out: dict[str, Any], path: str, value: Any) -> None:
     out[leaf] = value
 
 
-class PPOSettings(dg.Config):
-    """PPO hyperparameters; ``None`` keeps the profile's value."""
+def _all_optional(model: type, name: str, doc: str) -> type:
+    """A ``dg.Config`` with every field of the pydantic ``model``, each optional (``None``)."""
+    fields = {
+        field: (Optional[info.annotation], Field(None, description=info.description))  # noqa: UP045
+        for field, info in model.model_fields.items()
+    }
+    return create_model(name, __base__=dg.Config, __doc__=doc, __module__=__name__, **fields)
 
-    learning_rate: float | None = Field(None, description="Adam learning rate at the start.")
-    learning_rate_final: float | None = Field(None, description="Linear decay to this learning rate at the end.")
-    learning_rate_horizon: int | None = Field(
-        None, description="Steps the decay spans (default: the budget; quick: the full expert's 1,998,848)."
-    )
-    n_steps: int | None = Field(None, description="Steps per environment per rollout.")
-    batch_size: int | None = Field(None, description="Minibatch size; must divide n_steps * n_envs.")
-    n_epochs: int | None = Field(None, description="Passes over each rollout.")
-    gamma: float | None = Field(None, description="Discount factor.")
-    gae_lambda: float | None = Field(None, description="GAE lambda.")
-    clip_range: float | None = Field(None, description="PPO ratio clipping.")
-    ent_coef: float | None = Field(None, description="Entropy bonus weight.")
-    net_arch: list[int] | None = Field(None, description="Hidden layer sizes of actor and critic.")
+
+PPOSettings = _all_optional(
+    PPOHyperparams, "PPOSettings", "PPO hyperparameters (every PPOHyperparams field); ``None`` keeps the profile's value."
+)
 
 
 class TrainingSettings(dg.Config):
@@ -67,21 +68,36 @@ class TrainingSettings(dg.Config):
         None, description="Evaluation spacing during the dense phase at the start of training."
     )
     dense_eval_until_steps: int | None = Field(None, description="End of the dense evaluation phase (env steps).")
+    eval_seed_base: int | None = Field(None, description="First curve evaluation episode seed, in [10**6, 1.9*10**6).")
+    n_eval_envs: int | None = Field(None, description="Worlds stepped together while evaluating.")
+    eval_deterministic: bool | None = Field(None, description="Evaluate the mean action instead of sampling (default True).")
     checkpoint_every_steps: int | None = Field(None, description="Env steps between checkpoints.")
     env_overrides: dict[str, Any] | None = Field(
         None, description="make_vec_env overrides (n_rays, frame_stack, n_peds, any SimParams field)."
     )
+    early_stop_margin: float | None = Field(
+        None, description="Margin added to min_success and taken off max_collision to stop early."
+    )
+    device: str | None = Field(None, description="torch device: auto (CUDA when present), cpu, cuda, cuda:N.")
+    torch_threads: int | None = Field(None, description="torch CPU threads (1: reproducible; 0: torch's default).")
+    progress_interval_s: float | None = Field(None, description="Seconds between progress log lines.")
+
+    CORE_PATHS: ClassVar[dict[str, str]] = {
+        **{name: name for name in ("total_timesteps", "n_envs", "checkpoint_every_steps", "env_overrides",
+                                   "early_stop_margin", "device", "torch_threads", "progress_interval_s")},
+        **{name: f"eval.{name}" for name in ("eval_every_steps", "n_eval_episodes", "dense_eval_every_steps",
+                                             "dense_eval_until_steps", "eval_seed_base", "n_eval_envs")},
+        "eval_deterministic": "eval.deterministic",
+        **{f"ppo.{name}": f"ppo.{name}" for name in PPOHyperparams.model_fields},
+    }
+    """Each field's place in :class:`TrainConfig` (``ppo.x``: the nested ``PPOSettings``)."""
 
     def overrides(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("total_timesteps", "n_envs", "checkpoint_every_steps", "env_overrides"):
-            _set(out, name, getattr(self, name))
-        _set(out, "eval.eval_every_steps", self.eval_every_steps)
-        _set(out, "eval.n_eval_episodes", self.n_eval_episodes)
-        _set(out, "eval.dense_eval_every_steps", self.dense_eval_every_steps)
-        _set(out, "eval.dense_eval_until_steps", self.dense_eval_until_steps)
-        for name, value in self.ppo.model_dump().items():
-            _set(out, f"ppo.{name}", value)
+        ppo = self.ppo.model_dump()
+        for name, path in self.CORE_PATHS.items():
+            value = ppo[name[4:]] if name.startswith("ppo.") else getattr(self, name)
+            _set(out, path, value)
         return out
 
 
@@ -95,11 +111,30 @@ class ExpertConfig(TrainingSettings):
     consecutive_evals: int | None = Field(None, description="k: evaluations in a row that must meet the bar.")
     validation_seeds: list[int] | None = Field(None, description="Validation seeds (at least 3).")
     validation_episodes_per_seed: int | None = Field(None, description="Validation episodes per seed (100).")
+    validation_n_envs: int | None = Field(None, description="Worlds stepped together while validating.")
+    per_seed: bool | None = Field(
+        None, description="Promotion bar: also require every validation seed to meet it (default False)."
+    )
+    selection_episodes: int | None = Field(
+        None, description="Held-out selection episodes per candidate (default 2 x validation episodes; 0: none)."
+    )
+    selection_candidates: int | None = Field(None, description="Best curve evaluations nominated for selection (3).")
     scenario_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Fields changed for one scenario only, e.g. {'corridor': {'min_success': 0.95}}: a backfill "
                     "gives every scenario's run the same config.",
     )
+
+    CORE_PATHS: ClassVar[dict[str, str]] = {
+        **TrainingSettings.CORE_PATHS,
+        "early_stop": "early_stop",
+        **{name: f"promotion.{name}" for name in ("min_success", "max_collision", "consecutive_evals", "per_seed")},
+        "validation_seeds": "validation.eval_seeds",
+        "validation_episodes_per_seed": "validation.episodes_per_seed",
+        "validation_n_envs": "validation.n_envs",
+        "selection_episodes": "validation.selection_episodes",
+        "selection_candidates": "validation.selection_candidates",
+    }
 
     def train_config(self, scenario: str) -> TrainConfig:
         if self.scenario_overrides.get(scenario):
@@ -113,12 +148,6 @@ class ExpertConfig(TrainingSettings):
                 raise dg.Failure(f"invalid expert scenario_overrides for {scenario}: {err}") from None
             return changed.train_config(scenario)
         out = self.overrides()
-        _set(out, "early_stop", self.early_stop)
-        _set(out, "promotion.min_success", self.min_success)
-        _set(out, "promotion.max_collision", self.max_collision)
-        _set(out, "promotion.consecutive_evals", self.consecutive_evals)
-        _set(out, "validation.eval_seeds", self.validation_seeds)
-        _set(out, "validation.episodes_per_seed", self.validation_episodes_per_seed)
         try:
             return profile_config(resolve_profile(self.profile), scenario, self.seed, **out)
         except ValueError as err:  # pydantic's message names the field
@@ -129,20 +158,19 @@ class ArmConfig(TrainingSettings):
     """A comparison arm (fine-tuned from BC, or PPO from scratch) for one scenario x seed.
 
     Both arms take the same profile and overrides, so they share hyperparameters, budget,
-    seeds and evaluation schedule; only their starting policy differs. Their budget
-    defaults to ``ARM_TIMESTEPS`` of the profile (quick 60k, full 2M steps).
+    seeds and evaluation schedule; only their starting policy differs. Their budget and
+    dense evaluation phase default to the profile's ``arm`` section of ``PROFILE_TABLE``
+    (quick 40,960, full 1,998,848 steps).
     """
 
     early_stop: bool = Field(False, description="Stop at the threshold (default off: arms run their whole budget).")
 
+    CORE_PATHS: ClassVar[dict[str, str]] = {**TrainingSettings.CORE_PATHS, "early_stop": "early_stop"}
+
     def train_config(self, scenario: str, seed: int) -> TrainConfig:
         out = self.overrides()
-        out["early_stop"] = self.early_stop
-        profile = resolve_profile(self.profile)
-        out.setdefault("total_timesteps", ARM_TIMESTEPS[profile])
-        out["eval"] = {**ARM_EVAL[profile], **out.get("eval", {})}
         try:
-            return profile_config(profile, scenario, seed, **out)
+            return arm_config(resolve_profile(self.profile), scenario, seed, **out)
         except ValueError as err:
             raise dg.Failure(f"invalid training config: {err}") from None
 
@@ -156,6 +184,26 @@ class BCPolicyConfig(ArmConfig):
     value_epochs: int = Field(10, description="Epochs of value-head regression on the demonstrations' returns.")
     finetune_log_std: float | None = Field(-1.0, description="log_std handed to fine-tuning (None: keep BC's).")
     bc_eval_episodes: int = Field(50, description="Evaluation episodes of the BC policy.")
+    bc_ent_weight: float | None = Field(None, description="Entropy bonus weight in the BC loss (default 1e-3).")
+    bc_l2_weight: float | None = Field(None, description="L2 weight decay in the BC loss (default 0).")
+    value_learning_rate: float | None = Field(None, description="Adam learning rate of the value regression (1e-3).")
+
+    BC_FIELDS: ClassVar[dict[str, str]] = {
+        "bc_epochs": "epochs", "bc_batch_size": "batch_size", "bc_learning_rate": "learning_rate",
+        "bc_ent_weight": "ent_weight", "bc_l2_weight": "l2_weight", "value_epochs": "value_epochs",
+        "value_learning_rate": "value_learning_rate", "finetune_log_std": "finetune_log_std",
+        "bc_eval_episodes": "eval_episodes",
+    }
+    """Each BC field's name in :class:`BCConfig`."""
+
+    def bc_config(self) -> BCConfig:
+        """The core BC config; ``None`` keeps BCConfig's default (``finetune_log_std`` None: keep BC's)."""
+        fields = {core: getattr(self, name) for name, core in self.BC_FIELDS.items()}
+        fields = {k: v for k, v in fields.items() if v is not None or k == "finetune_log_std"}
+        try:
+            return BCConfig(**fields)
+        except ValueError as err:
+            raise dg.Failure(f"invalid BC config: {err}") from None
 
 
 class FinetuneArmConfig(ArmConfig):
@@ -165,12 +213,24 @@ class FinetuneArmConfig(ArmConfig):
     learning_rate_scale: float = Field(
         1.0, description="Multiplies the PPO learning rate schedule while fine-tuning (the baseline keeps 1)."
     )
+    actor_ramp_steps: int | None = Field(
+        None, description="Env steps after the warm-up over which the actor's learning rate rises from 0 (default 0: off)."
+    )
+    anchor_coef: float | None = Field(
+        None, description="Weight of the KL(pi_BC || pi) anchor after the warm-up (default 2.0; 0: off)."
+    )
+    anchor_decay: float | None = Field(None, description="Anchor weight factor per rollout after the warm-up (0.99).")
+    anchor_batch_size: int | None = Field(None, description="Rollout observations the anchor's KL averages over (256).")
+
+    FINETUNE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "critic_warmup_steps", "learning_rate_scale", "actor_ramp_steps", "anchor_coef", "anchor_decay",
+        "anchor_batch_size",
+    )
+    """The :class:`FinetuneConfig` fields, same names; ``None`` keeps the profile's (or the core) default."""
 
     def finetune_config(self) -> FinetuneConfig:
-        warmup = self.critic_warmup_steps
-        if warmup is None:
-            warmup = CRITIC_WARMUP_STEPS[resolve_profile(self.profile)]
+        fields = {name: getattr(self, name) for name in self.FINETUNE_FIELDS if getattr(self, name) is not None}
         try:
-            return FinetuneConfig(critic_warmup_steps=warmup, learning_rate_scale=self.learning_rate_scale)
+            return FinetuneConfig.for_profile(resolve_profile(self.profile), **fields)
         except ValueError as err:
             raise dg.Failure(f"invalid fine-tuning config: {err}") from None
