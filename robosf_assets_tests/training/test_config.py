@@ -151,3 +151,38 @@ def test_a_longer_learning_rate_horizon_gives_the_longer_runs_rates_bit_for_bit(
     assert cut(0.0) == pytest.approx(1.65e-4, rel=1e-3)  # half-way down the long decay
     same = learning_rate_schedule(3e-4, 3e-5, short, short)
     assert same(0.25) == learning_rate_schedule(3e-4, 3e-5)(0.25)
+
+
+def test_one_profile_table_holds_every_per_profile_value() -> None:
+    """PROFILES, ARM_TIMESTEPS, ARM_EVAL and CRITIC_WARMUP_STEPS are views of PROFILE_TABLE,
+    and the arm and fine-tuning configs are built from it."""
+    from robosf_assets.training import config, finetune, profiles
+    from robosf_assets.training.config import arm_config
+    from robosf_assets.training.finetune import FinetuneConfig
+
+    table = profiles.PROFILE_TABLE
+    assert set(table) == {"quick", "full"}
+    assert all(set(p) == {"expert", "arm", "finetune"} for p in table.values())
+    assert config.PROFILES is profiles.PROFILES and finetune.CRITIC_WARMUP_STEPS is profiles.CRITIC_WARMUP_STEPS
+    for name, p in table.items():
+        assert config.PROFILES[name] is p["expert"]
+        assert config.ARM_TIMESTEPS[name] == p["arm"]["total_timesteps"]
+        assert config.ARM_EVAL[name] is p["arm"]["eval"]
+        arm = arm_config(name, "bottleneck", 3)
+        # the arm is the expert config with the arm section merged key by key
+        expected = profile_config(name, "bottleneck", 3, early_stop=False, total_timesteps=p["arm"]["total_timesteps"],
+                                  eval=p["arm"]["eval"])
+        assert arm == expected and not arm.early_stop
+        assert arm.eval.n_eval_envs == p["expert"]["eval"]["n_eval_envs"]  # kept from the expert
+        assert arm.total_timesteps % arm.rollout_size == 0
+        assert FinetuneConfig.for_profile(name).critic_warmup_steps == p["finetune"]["critic_warmup_steps"]
+        assert FinetuneConfig.for_profile(name, anchor_coef=0.0).anchor_coef == 0.0
+    assert arm_config("quick", "crossing", 0, eval={"n_eval_episodes": 7}).eval.dense_eval_every_steps == 4096
+    with pytest.raises(KeyError, match="quick"):
+        arm_config("medium", "crossing")
+    with pytest.raises(KeyError, match="quick"):
+        FinetuneConfig.for_profile("medium")
+    # the table is never mutated by building configs from it
+    profile_config("quick", "crossing", 0, ppo={"net_arch": [8]}, env_overrides={"frame_stack": 3})
+    assert table["quick"]["expert"]["ppo"]["net_arch"] == [128, 128]
+    assert table["quick"]["expert"]["env_overrides"] == {"frame_stack": 2}
