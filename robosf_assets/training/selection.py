@@ -51,7 +51,9 @@ from typing import Any
 from robosf_assets.artifacts import atomic_save, atomic_write_json
 from robosf_assets.logging import get_logger
 from robosf_assets.training.config import PromotionBar, TrainConfig, selection_episode_seeds
-from robosf_assets.training.ppo import BEST_DIR, TrainResult, bar_score, top_rows
+from robosf_assets.training.callbacks import BEST_DIR, checkpoint_stem
+from robosf_assets.training.curves import bar_score, top_rows
+from robosf_assets.training.ppo import TrainResult
 
 __all__ = [
     "SELECTED_MODEL_NAME",
@@ -98,7 +100,7 @@ def nominate(
     (left out when its step is already a nominee: the same policy), in step order."""
     out = []
     for row in top_rows(curve, bar, n):
-        path = run_dir / BEST_DIR / f"step-{int(row['timesteps']):010d}.zip"
+        path = run_dir / BEST_DIR / f"{checkpoint_stem(int(row['timesteps']))}.zip"
         if path.is_file():
             out.append(Candidate(int(row["timesteps"]), "curve", path, row["success"],
                                  row["collision"]))
