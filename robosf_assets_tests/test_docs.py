@@ -115,6 +115,10 @@ CLAIMS = [
                          f"{n(F['finetune']['critic_warmup_steps'])} steps (the critic warm-up), so its evaluations "
                          f"at 0 to {n(F['finetune']['critic_warmup_steps'] - F['arm']['eval']['dense_eval_every_steps'])}"
                          " are the BC policy's"),
+    ("robosf_assets/defs/config.py", f"(quick {n(Q['arm']['total_timesteps'])}, full {n(F['arm']['total_timesteps'])} "
+                                     "steps)"),
+    ("robosf_assets/training/finetune.py", f"The warm-up is therefore {n(F['finetune']['critic_warmup_steps'])} steps "
+                                           "in the full profile"),
 ]
 
 
