@@ -79,9 +79,9 @@ log = get_logger("training.finetune")
 
 ANCHOR_COEF = 2.0
 """Default anchor weight at the end of the warm-up (decaying by ``anchor_decay`` = 0.99 per
-rollout). Chosen by the ablation in docs/results/ablation/: on crossing x 3 seeds the
-warm-up alone kept the bar in 85% of the evaluations after it (2 of 3 seeds never held it),
-warm-up + actor ramp in 77%, warm-up + this anchor in 100% (every seed held it from step 0)."""
+rollout). Chosen by the ablation in docs/results/ablation/: on crossing x 3 seeds x 327,680
+steps the warm-up alone kept the bar in 50% of the evaluations after it (no seed held it),
+warm-up + actor ramp in 44%, warm-up + this anchor in 100% (every seed held it from step 0)."""
 
 ANCHOR_MIN_WEIGHT = 1e-6
 """Below this anchor weight the anchor step is skipped (its gradient is negligible)."""
