@@ -21,7 +21,7 @@ from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_and_seed, scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logging import dagster_log_bridge
-from robosf_assets.training.bc import BCConfig, train_bc
+from robosf_assets.training.bc import train_bc
 from robosf_assets.training.config import TrainConfig
 from robosf_assets.training.finetune import finetune_from_bc, train_baseline
 from robosf_assets.training.ppo import TrainResult
@@ -81,9 +81,7 @@ def bc_policy(context: dg.AssetExecutionContext, config: BCPolicyConfig, output:
     if dict(dataset["env_overrides"]) != dict(train_config.env_overrides):
         raise dg.Failure(f"dataset {iter_dir} was recorded with env overrides {dataset['env_overrides']}, "
                          f"this config trains with {train_config.env_overrides}: observations would not match")
-    bc = BCConfig(epochs=config.bc_epochs, batch_size=config.bc_batch_size, learning_rate=config.bc_learning_rate,
-                  value_epochs=config.value_epochs, finetune_log_std=config.finetune_log_std,
-                  eval_episodes=config.bc_eval_episodes)
+    bc = config.bc_config()
     started = time.time()
     run_dir = new_run_dir("bc_policies", _partition_dir(scenario, seed), root=output.path())
     with dagster_log_bridge(context.log, level="INFO"):
