@@ -44,10 +44,10 @@ from robosf_assets.artifacts import atomic_write_json
 from robosf_assets.benchmark.efficiency import (
     ThresholdResult,
     efficiency_ratio,
-    time_to_threshold,
 )
 from robosf_assets.logging import configure_logging, get_logger
 from robosf_assets.training.config import PROFILES, TrainConfig, profile_config
+from robosf_assets.training.curves import curve_threshold
 
 __all__ = [
     "OLD_SETTINGS",
@@ -243,18 +243,10 @@ def _run_one(config: TrainConfig, arm: str, work_dir: Path) -> RunResult:
     run_dir = work_dir / f"{arm}-seed{config.seed}"
     result = train_ppo(config, run_dir)
     curve = result.curve
-    bar = config.promotion
-    reached = time_to_threshold(
-        [r["timesteps"] for r in curve],
-        [r["success"] for r in curve],
-        target=bar.min_success,
-        collision=[r["collision"] for r in curve],
-        max_collision=bar.max_collision,
-        k=bar.consecutive_evals,
-    )
+    reached = curve_threshold(curve, config.promotion)
     wall = None
     if not reached.censored:
-        wall = float(curve[reached.index + bar.consecutive_evals - 1]["wall_time_s"])
+        wall = float(curve[reached.index + config.promotion.consecutive_evals - 1]["wall_time_s"])
     return RunResult(
         arm=arm,
         seed=config.seed,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robosf_assets.artifacts import atomic_write_text
-from robosf_assets.benchmark.efficiency import time_to_threshold
+from robosf_assets.benchmark.efficiency import ThresholdResult, time_to_threshold
 from robosf_assets.logging import get_logger
 
 if TYPE_CHECKING:  # only for annotations: no import cycle, no config at import time
@@ -43,6 +43,7 @@ __all__ = [
     "bar_score",
     "best_row",
     "curve_text",
+    "curve_threshold",
     "promotion_step",
     "read_curve",
     "top_rows",
@@ -155,11 +156,10 @@ def top_rows(
     return [curve[i] for i in sorted(ranked[:n])]
 
 
-def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int | None:
-    """First step of ``bar.consecutive_evals`` evaluations in a row meeting the bar, or ``None``."""
-    if not curve:
-        return None
-    result = time_to_threshold(
+def curve_threshold(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> ThresholdResult:
+    """Time to ``bar`` of a non-empty curve: ``bar.consecutive_evals`` evaluations in a row
+    meeting its success and collision limits (censored when never)."""
+    return time_to_threshold(
         [r["timesteps"] for r in curve],
         [r["success"] for r in curve],
         target=bar.min_success,
@@ -167,4 +167,11 @@ def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int
         max_collision=bar.max_collision,
         k=bar.consecutive_evals,
     )
+
+
+def promotion_step(curve: Sequence[Mapping[str, Any]], bar: PromotionBar) -> int | None:
+    """First step of ``bar.consecutive_evals`` evaluations in a row meeting the bar, or ``None``."""
+    if not curve:
+        return None
+    result = curve_threshold(curve, bar)
     return None if result.censored else result.steps
