@@ -19,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from robosf_assets.logging import configure_logging, logger
+from robosf_assets.logs import configure_logging, logger
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_S = 2.0

@@ -46,7 +46,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 from robosf_assets.bench.settings import PPOSettings, parse_settings
 from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.robot_env import ACTION_SPACE, observation_space
-from robosf_assets.logging import configure_logging, get_logger
+from robosf_assets.logs import configure_logging, get_logger
 from robosf_assets.threads import torch_threads as limited_threads
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds, profile_config
 from robosf_assets.training.evaluation import evaluate_policy_episodes

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from robosf_assets.artifacts import read_json
-from robosf_assets.logging import configure_logging
+from robosf_assets.logs import configure_logging
 
 RECORD_BAR = 5_000.0  # transitions/s
 VALIDATE_BAR = 5.0  # seconds for a 200-episode dataset

@@ -61,7 +61,7 @@ from robosf_assets.datasets.packing import (
     restore_iteration,
     verify_archive,
 )
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 __all__ = [
     "ARCHIVE_SUFFIX",

@@ -23,7 +23,7 @@ import numpy as np
 
 from robosf_assets.artifacts import atomic_write_json
 from robosf_assets.datasets.schema import INTEGRITY_NAME, STATUS_VALIDATED, TRAJECTORIES_NAME
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 __all__ = [
     "DEFAULT_MIN_EPISODES",

@@ -30,7 +30,7 @@ from robosf_assets.artifacts import (
     read_json,
     verify_manifest,
 )
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 __all__ = [
     "ARCHIVE_SUFFIX",

@@ -58,7 +58,7 @@ from robosf_assets.datasets.schema import (
 )
 from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Episode, Policy, run_episodes
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.threads import torch_threads as limit_torch_threads
 from robosf_assets.training.config import check_seed_range
 

@@ -74,7 +74,7 @@ from robosf_assets.datasets.integrity import (
     write_integrity_report,
 )
 from robosf_assets.datasets.schema import STATUS_QUARANTINED, STATUS_VALIDATED, TRAJECTORIES_NAME
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 __all__ = [
     "DEFAULT_MIN_EPISODES",

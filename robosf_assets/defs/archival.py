@@ -15,7 +15,7 @@ from robosf_assets.datasets.schema import archive_root, scenario_dir
 from robosf_assets.defs.lookup import latest_metadata, seed_partitions_of
 from robosf_assets.defs.partitions import scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
-from robosf_assets.logging import dagster_log_bridge
+from robosf_assets.logs import dagster_log_bridge
 
 KEEP_ITERATIONS = 3
 

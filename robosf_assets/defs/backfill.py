@@ -302,7 +302,7 @@ def outcome(instance: dg.DagsterInstance, backfill_id: str, scenarios: Sequence[
     return result
 
 
-# the core's progress lines (robosf_assets.logging.format_progress and training.ppo):
+# the core's progress lines (robosf_assets.logs.format_progress and training.ppo):
 # "ppo crossing seed 0: 12,288/999,424 steps (1.2%) 1,965 steps/s ETA 6m18s | ..." and "... done: ..."
 PROGRESS = re.compile(r"[\d,]+/[\d,]+ [a-z]+ \([\d.]+%\)| done: ")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 log = get_logger("daemon")
 

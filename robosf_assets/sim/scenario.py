@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.sim.params import SimParams
 from robosf_assets.sim.scenario_checks import ScenarioError, check_geometry
 

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from robosf_assets.artifacts import atomic_save, atomic_write_json
 from robosf_assets.envs import make_vec_env
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.threads import torch_threads
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from robosf_assets.artifacts import atomic_write_text
 from robosf_assets.benchmark.efficiency import ThresholdResult, time_to_threshold
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 
 if TYPE_CHECKING:  # only for annotations: no import cycle, no config at import time
     from robosf_assets.training.config import PromotionBar

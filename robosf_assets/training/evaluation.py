@@ -19,7 +19,7 @@ from robosf_assets.benchmark.stats import aggregate_episode_metrics, rate_with_c
 from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Policy, run_episodes, sb3_policy
 from robosf_assets.envs.vec_env import RobotNavVecEnv
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.training.config import PromotionBar, TrainConfig, validation_episode_seeds
 
 __all__ = [

@@ -32,7 +32,7 @@ from robosf_assets.artifacts import (
 )
 from robosf_assets.benchmark.episodes import json_safe
 from robosf_assets.benchmark.plots import learning_curve_png
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds, train_env_seeds
 from robosf_assets.training.evaluation import validate_policy
 from robosf_assets.training.ppo import TrainResult, train_ppo

@@ -65,7 +65,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from stable_baselines3.common.callbacks import BaseCallback
 
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.training.bc import load_policy_state
 from robosf_assets.training.config import TrainConfig
 from robosf_assets.training.profiles import CRITIC_WARMUP_STEPS, PROFILE_TABLE

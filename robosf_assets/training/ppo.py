@@ -72,7 +72,7 @@ from robosf_assets.artifacts import (
     remove_temp_files,
 )
 from robosf_assets.envs import make_vec_env
-from robosf_assets.logging import format_duration, get_logger
+from robosf_assets.logs import format_duration, get_logger
 from robosf_assets.threads import torch_threads
 from robosf_assets.training.callbacks import (
     BEST_DIR, CHECKPOINT_DIR, Checkpoint, RunState, checkpoint_stem, checkpoints,

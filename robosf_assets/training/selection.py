@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from robosf_assets.artifacts import atomic_save, atomic_write_json
-from robosf_assets.logging import get_logger
+from robosf_assets.logs import get_logger
 from robosf_assets.training.config import PromotionBar, TrainConfig, selection_episode_seeds
 from robosf_assets.training.callbacks import BEST_DIR, checkpoint_stem
 from robosf_assets.training.curves import bar_score, top_rows

@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image
 
-from robosf_assets import playback as cli
+from robosf_assets import replay as cli
 from robosf_assets.datasets.load import DatasetError
 from robosf_assets.datasets.playback import render_episode, replay_episode
 from robosf_assets_tests.datasets import SCENARIO, TINY_EPISODES, TINY_OVERRIDES, record_tiny

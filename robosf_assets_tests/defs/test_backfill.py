@@ -49,7 +49,7 @@ def test_run_config_puts_the_profile_on_training_assets_and_merges_extra_config(
 
 
 def test_progress_lines_are_the_cores_step_counts_not_every_log_line():
-    from robosf_assets.logging import format_progress
+    from robosf_assets.logs import format_progress
 
     assert bf.PROGRESS.search("[training.ppo] ppo corridor seed 0: 255,744/999,424 steps (25.6%) 1,965 steps/s ETA 6m18s")
     assert bf.PROGRESS.search(format_progress("recording crossing", 12, 200, 3.0, unit="episodes"))

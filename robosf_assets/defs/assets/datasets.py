@@ -20,7 +20,7 @@ from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.envs.rollout import sb3_policy
-from robosf_assets.logging import dagster_log_bridge
+from robosf_assets.logs import dagster_log_bridge
 from robosf_assets.training.expert import verify_model
 
 SIZE_CHECK = "dataset_size_within_cap"

@@ -9,7 +9,7 @@ from robosf_assets.defs.guards import TRAINING_POOL
 from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
-from robosf_assets.logging import dagster_log_bridge
+from robosf_assets.logs import dagster_log_bridge
 from robosf_assets.training.expert import train_expert
 
 PROMOTION_CHECK = "expert_promotion_bar"

@@ -20,7 +20,7 @@ from robosf_assets.defs.guards import TRAINING_POOL, quarantined_message, refuse
 from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_and_seed, scenario_seed_partitions
 from robosf_assets.defs.resources import OutputTree
-from robosf_assets.logging import dagster_log_bridge
+from robosf_assets.logs import dagster_log_bridge
 from robosf_assets.training.bc import train_bc
 from robosf_assets.training.config import TrainConfig
 from robosf_assets.training.finetune import finetune_from_bc, train_baseline

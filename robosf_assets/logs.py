@@ -2,7 +2,7 @@
 
 Library code logs through loguru with a ``component`` bound::
 
-    from robosf_assets.logging import get_logger
+    from robosf_assets.logs import get_logger
     log = get_logger("training.ppo")
     log.info("iteration {} done", i)
 

@@ -1,11 +1,11 @@
-"""Tests for robosf_assets.logging: stderr set-up, the Dagster bridge, progress lines."""
+"""Tests for robosf_assets.logs: stderr set-up, the Dagster bridge, progress lines."""
 
 from __future__ import annotations
 
 import pytest
 from loguru import logger
 
-from robosf_assets import logging as rlog
+from robosf_assets import logs as rlog
 
 
 class FakeDagsterLog:

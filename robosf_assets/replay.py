@@ -1,4 +1,4 @@
-"""Render a recorded dataset episode: ``python -m robosf_assets.playback <dataset> --episode N``.
+"""Render a recorded dataset episode: ``python -m robosf_assets.replay <dataset> --episode N``.
 
 ``<dataset>`` is an iteration directory (``output/datasets/<scenario>/iter-NNNN``) or a
 scenario directory, in which case its newest complete iteration is used. The PNG goes to
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from robosf_assets.artifacts import MANIFEST_NAME, list_iterations, output_root
-from robosf_assets.logging import configure_logging
+from robosf_assets.logs import configure_logging
 
 
 def _resolve(dataset: Path) -> Path:
@@ -31,7 +31,7 @@ def _resolve(dataset: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m robosf_assets.playback", description=__doc__.splitlines()[0]
+        prog="python -m robosf_assets.replay", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "dataset", type=Path, help="dataset iteration directory (or a scenario directory)"
