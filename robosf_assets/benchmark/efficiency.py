@@ -3,7 +3,8 @@
 Conventions follow rliable (Agarwal et al., "Deep RL at the Edge of the Statistical
 Precipice", NeurIPS 2021) and transfer-learning metrics from Taylor & Stone (JMLR 2009):
 time to threshold, jumpstart, area under the curve, and an IQM/median ratio between arms
-with a stratified bootstrap CI.
+with a bootstrap CI by rliable (:mod:`.intervals`). Mean curves with CI bands are in
+:mod:`.bands` (re-exported here).
 
 A learning curve is two aligned 1-D arrays: ``timesteps`` (strictly increasing environment
 steps at which the policy was evaluated) and a value per evaluation (success rate, and
@@ -25,34 +26,31 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from robosf_assets.benchmark.stats import iqm, percentile_interval
+from robosf_assets.benchmark.bands import CurveBand, curves_on_grid, mean_curve_with_ci
+from robosf_assets.benchmark.curve_arrays import Curve, validate_curve
+from robosf_assets.benchmark.intervals import interval_estimate
+from robosf_assets.benchmark.stats import iqm
 
-# (timesteps, values) of one run.
-Curve = tuple[ArrayLike, ArrayLike]
+__all__ = [
+    "Curve",
+    "CurveBand",
+    "RatioResult",
+    "RatioStatistic",
+    "ThresholdResult",
+    "area_under_curve",
+    "bar_met_mask",
+    "curves_on_grid",
+    "efficiency_ratio",
+    "jumpstart",
+    "mean_curve_with_ci",
+    "share_from",
+    "time_to_held_threshold",
+    "time_to_threshold",
+    "validate_curve",
+    "value_at",
+]
+
 RatioStatistic = Literal["iqm", "median"]
-
-
-def _curve(timesteps: ArrayLike, values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a learning curve and return it as (int64 steps, float64 values).
-
-    :param timesteps: strictly increasing, non-negative evaluation steps.
-    :param values: one value per evaluation.
-    :return: the two arrays.
-    """
-    t = np.asarray(timesteps)
-    v = np.asarray(values, dtype=np.float64)
-    if t.ndim != 1 or v.ndim != 1 or t.size != v.size:
-        raise ValueError(
-            f"timesteps and values must be aligned 1-D arrays, got {t.shape} and {v.shape}"
-        )
-    if t.size == 0:
-        raise ValueError("learning curve is empty: need at least one evaluation")
-    if not np.all(t == np.round(t)):
-        raise ValueError("timesteps must be whole environment steps")
-    t = t.astype(np.int64)
-    if t[0] < 0 or np.any(np.diff(t) <= 0):
-        raise ValueError("timesteps must be non-negative and strictly increasing")
-    return t, v
 
 
 @dataclass(frozen=True)
@@ -108,10 +106,10 @@ def time_to_threshold(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    t, s = _curve(timesteps, success)
+    t, s = validate_curve(timesteps, success)
     ok = s >= target
     if collision is not None:
-        _, c = _curve(t, collision)
+        _, c = validate_curve(t, collision)
         ok &= c <= max_collision
     if ok.size >= k:
         streaks = np.convolve(ok.astype(np.int64), np.ones(k, dtype=np.int64), mode="valid")
@@ -201,9 +199,9 @@ def time_to_held_threshold(
         raise ValueError(f"hold_fraction must be in (0, 1], got {hold_fraction}")
     if min_evals < 1:
         raise ValueError(f"min_evals must be >= 1, got {min_evals}")
-    t, s = _curve(timesteps, success)
+    t, s = validate_curve(timesteps, success)
     if collision is not None:
-        _, c = _curve(t, collision)
+        _, c = validate_curve(t, collision)
         ok = bar_met_mask(s, c, target=target, max_collision=max_collision)
     else:
         ok = bar_met_mask(s, target=target)
@@ -303,8 +301,9 @@ def efficiency_ratio(
 ) -> RatioResult:
     """Time-to-threshold ratio fine-tuned / baseline with a stratified bootstrap CI.
 
-    Each bootstrap replicate resamples runs with replacement within each arm
-    independently (rliable's stratified bootstrap); seeds are not assumed paired.
+    The CI is rliable's percentile interval with ``StratifiedIndependentBootstrap``
+    (:func:`~robosf_assets.benchmark.intervals.interval_estimate`): each replicate resamples
+    runs with replacement within each arm independently; seeds are not assumed paired.
 
     Censored runs enter at their censoring step, a lower bound on their true time. A
     censored baseline run therefore shrinks the baseline time and pushes the ratio up,
@@ -331,10 +330,15 @@ def efficiency_ratio(
             "raise the target or report jumpstart instead"
         )
     ft_value, bl_value = float(_reduce(ft, statistic)), float(_reduce(bl, statistic))
-    rng = np.random.default_rng(seed)
-    ft_boot = _reduce(ft[rng.integers(0, ft.size, size=(n_resamples, ft.size))], statistic)
-    bl_boot = _reduce(bl[rng.integers(0, bl.size, size=(n_resamples, bl.size))], statistic)
-    ci_low, ci_high = percentile_interval(ft_boot / bl_boot, confidence)
+
+    def ratio(ft_runs: np.ndarray, bl_runs: np.ndarray) -> np.ndarray:
+        return np.array([_reduce(ft_runs[:, 0], statistic) / _reduce(bl_runs[:, 0], statistic)])
+
+    _, low, high = interval_estimate(
+        [ft[:, None], bl[:, None]], ratio, n_resamples=n_resamples, confidence=confidence,
+        seed=seed,
+    )
+    ci_low, ci_high = float(low[0]), float(high[0])
     return RatioResult(
         statistic=statistic,
         point=ft_value / bl_value,
@@ -365,7 +369,7 @@ def area_under_curve(
     :param max_steps: end of the span, > ``timesteps[0]``; ``None`` uses the last evaluation.
     :return: normalised area.
     """
-    t, s = _curve(timesteps, success)
+    t, s = validate_curve(timesteps, success)
     if not np.isfinite(s).all():
         raise ValueError("success has NaN/inf; the area is undefined")
     if max_steps is not None:
@@ -391,7 +395,7 @@ def jumpstart(success: ArrayLike, timesteps: ArrayLike | None = None) -> float:
     if s.size == 0:
         raise ValueError("success curve is empty")
     if timesteps is not None:
-        t, _ = _curve(timesteps, s)
+        t, _ = validate_curve(timesteps, s)
         if t[0] != 0:
             raise ValueError(f"first evaluation is at step {t[0]}, not 0; evaluate before training")
     return float(s[0])
@@ -409,92 +413,6 @@ def value_at(timesteps: ArrayLike, values: ArrayLike, step: int) -> float:
     """
     if step is None:
         raise ValueError("step is None (a censored run?); pass ThresholdResult.time instead")
-    t, v = _curve(timesteps, values)
+    t, v = validate_curve(timesteps, values)
     i = int(np.searchsorted(t, step, side="right")) - 1
     return float(v[i]) if i >= 0 else float("nan")
-
-
-def curves_on_grid(curves: Sequence[Curve], grid: ArrayLike) -> np.ndarray:
-    """Sample runs on a common step grid, carrying the last value forward.
-
-    Grid points before a run's first evaluation are NaN; points after its last
-    evaluation hold its last value.
-
-    :param curves: ``(timesteps, values)`` per run.
-    :param grid: query steps.
-    :return: array of shape ``(n_runs, len(grid))``.
-    """
-    g = np.asarray(grid).reshape(-1)
-    out = np.full((len(curves), g.size), np.nan)
-    for row, (timesteps, values) in enumerate(curves):
-        t, v = _curve(timesteps, values)
-        idx = np.searchsorted(t, g, side="right") - 1
-        valid = idx >= 0
-        out[row, valid] = v[idx[valid]]
-    return out
-
-
-@dataclass(frozen=True)
-class CurveBand:
-    """Mean learning curve across runs with a bootstrap CI band.
-
-    :param grid: grid steps.
-    :param mean: mean over runs with data at each grid point (NaN where none has).
-    :param ci_low: lower CI bound per grid point.
-    :param ci_high: upper CI bound per grid point.
-    :param n_runs: runs with data at each grid point.
-    """
-
-    grid: np.ndarray
-    mean: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    n_runs: np.ndarray
-
-
-def _nanmean_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-ignoring mean and count along ``axis`` without empty-slice warnings.
-
-    :param x: array with NaN for missing.
-    :param axis: axis to reduce.
-    :return: ``(mean, count)``; mean is NaN where count is 0.
-    """
-    present = ~np.isnan(x)
-    count = present.sum(axis=axis)
-    total = np.where(present, x, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
-
-
-def mean_curve_with_ci(
-    curves: Sequence[Curve],
-    grid: ArrayLike,
-    *,
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> CurveBand:
-    """Mean curve on ``grid`` with a percentile bootstrap CI over runs, for CI bands.
-
-    Runs are resampled whole (one index per run, shared across grid points) so the band
-    reflects run-to-run variation.
-
-    :param curves: ``(timesteps, values)`` per run.
-    :param grid: query steps.
-    :param n_resamples: bootstrap replicates.
-    :param confidence: CI coverage in (0, 1).
-    :param seed: seed for ``np.random.default_rng``.
-    :return: the :class:`CurveBand`.
-    """
-    if len(curves) == 0:
-        raise ValueError("need at least one run")
-    g = np.asarray(grid).reshape(-1)
-    m = curves_on_grid(curves, g)
-    mean, count = _nanmean_rows(m, axis=0)
-    idx = np.random.default_rng(seed).integers(0, m.shape[0], size=(n_resamples, m.shape[0]))
-    boot, _ = _nanmean_rows(m[idx], axis=1)  # (n_resamples, n_grid)
-    low, high = np.full(g.size, np.nan), np.full(g.size, np.nan)
-    for j in np.flatnonzero(count > 0):
-        col = boot[:, j]
-        low[j], high[j] = percentile_interval(col[~np.isnan(col)], confidence)
-    return CurveBand(grid=g, mean=mean, ci_low=low, ci_high=high, n_runs=count)

@@ -6,7 +6,8 @@ of the mean; boolean outcomes (success, collision, timeout) are reported as rate
 both a bootstrap CI and a Wilson score interval, which stays sensible at rates 0 and 1.
 The interquartile mean follows rliable (Agarwal et al. 2021): ``trim_mean(x, 0.25)``.
 
-Everything here is pure numpy/scipy and deterministic given ``seed``.
+The bootstrap intervals are rliable's (:mod:`robosf_assets.benchmark.intervals`);
+everything is deterministic given ``seed``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from loguru import logger
 from numpy.typing import ArrayLike
 from scipy import stats as sps
 
-# A statistic reduces an array; it should accept ``axis=`` so resamples are reduced at once.
+from robosf_assets.benchmark.intervals import interval_estimate
+
+# A statistic reduces a 1-D sample to a number (np.mean, np.median, iqm).
 Statistic = Callable[..., Any]
 
 DEFAULT_METRIC_KEYS: tuple[str, ...] = (
@@ -44,10 +47,6 @@ BOOLEAN_METRIC_KEYS: frozenset[str] = frozenset(
 )
 """Metrics always summarised as rates, even when stored as 0/1 numbers."""
 
-# Upper bound on resampled elements held in memory at once (~16 MB of float64).
-_MAX_BOOTSTRAP_CHUNK = 2_000_000
-
-
 def _finite_1d(values: ArrayLike, name: str = "values") -> np.ndarray:
     """Return ``values`` as a non-empty, finite, 1-D float array or raise ``ValueError``.
 
@@ -67,63 +66,6 @@ def _finite_1d(values: ArrayLike, name: str = "values") -> np.ndarray:
     return x
 
 
-def _apply_rowwise(statistic: Statistic, samples: np.ndarray) -> np.ndarray:
-    """Reduce each row of ``samples`` with ``statistic``, vectorised when it takes ``axis``.
-
-    :param statistic: reducer, e.g. ``np.mean`` or :func:`iqm`.
-    :param samples: 2-D array, one resample per row.
-    :return: 1-D array of one statistic per row.
-    """
-    try:
-        out = np.asarray(statistic(samples, axis=1), dtype=np.float64)
-        if out.shape == (samples.shape[0],):
-            return out
-    except TypeError:
-        pass
-    return np.array([float(statistic(row)) for row in samples])
-
-
-def bootstrap_distribution(
-    values: ArrayLike,
-    statistic: Statistic = np.mean,
-    n_resamples: int = 2000,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Statistic of ``n_resamples`` resamples (with replacement) of ``values``.
-
-    :param values: finite 1-D sample.
-    :param statistic: reducer; vectorised when it accepts ``axis=``.
-    :param n_resamples: number of bootstrap resamples.
-    :param rng: random generator (a fresh ``default_rng(0)`` when ``None``).
-    :return: array of shape ``(n_resamples,)``.
-    """
-    x = _finite_1d(values)
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    rng = np.random.default_rng(0) if rng is None else rng
-    chunk = max(1, _MAX_BOOTSTRAP_CHUNK // x.size)
-    parts = []
-    for start in range(0, n_resamples, chunk):
-        rows = min(chunk, n_resamples - start)
-        idx = rng.integers(0, x.size, size=(rows, x.size))
-        parts.append(_apply_rowwise(statistic, x[idx]))
-    return np.concatenate(parts)
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Equal-tailed percentile interval of a bootstrap distribution.
-
-    :param samples: bootstrap statistics.
-    :param confidence: coverage in (0, 1), e.g. 0.95.
-    :return: ``(low, high)`` as Python floats.
-    """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(samples, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def bootstrap_ci(
     values: ArrayLike,
     statistic: Statistic = np.mean,
@@ -131,13 +73,13 @@ def bootstrap_ci(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of ``statistic(values)``.
+    """Percentile bootstrap confidence interval of ``statistic(values)``, by rliable
+    (:func:`~robosf_assets.benchmark.intervals.interval_estimate`, one task).
 
     Deterministic given ``seed``. A single value gives the degenerate CI ``(v, v)``.
 
     :param values: finite 1-D sample; empty or non-finite input raises ``ValueError``.
-    :param statistic: reducer; pass one that accepts ``axis=`` (numpy's do, so does
-        :func:`iqm`) to resample in one vectorised call.
+    :param statistic: reducer of a 1-D sample (``np.mean``, ``np.median``, :func:`iqm`).
     :param n_resamples: number of bootstrap resamples.
     :param confidence: coverage in (0, 1).
     :param seed: seed for ``np.random.default_rng``.
@@ -149,8 +91,14 @@ def bootstrap_ci(
     if x.size == 1:
         v = float(statistic(x))
         return v, v
-    dist = bootstrap_distribution(x, statistic, n_resamples, np.random.default_rng(seed))
-    return percentile_interval(dist, confidence)
+
+    def func(runs: np.ndarray) -> np.ndarray:
+        return np.array([float(statistic(runs[:, 0]))])
+
+    _, low, high = interval_estimate(
+        [x[:, None]], func, n_resamples=n_resamples, confidence=confidence, seed=seed
+    )
+    return float(low[0]), float(high[0])
 
 
 def iqm(values: ArrayLike, axis: int | None = None) -> Any:
@@ -165,7 +113,16 @@ def iqm(values: ArrayLike, axis: int | None = None) -> Any:
         raise ValueError("values is empty: need at least one value for the IQM")
     if not np.isfinite(x).all():
         raise ValueError("values has non-finite entries; drop NaN/inf before the IQM")
-    out = sps.trim_mean(x, 0.25, axis=axis)
+    # scipy.stats.trim_mean(x, 0.25, axis)'s own steps (partition, then the mean of the
+    # middle slice), without its ~1 ms per-call wrapper: the bootstrap calls this per replicate
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    n = x.shape[axis]
+    low = int(0.25 * n)
+    part = np.partition(x, (low, n - low - 1), axis=axis)
+    middle = [slice(None)] * part.ndim
+    middle[axis] = slice(low, n - low)
+    out = np.mean(part[tuple(middle)], axis=axis)
     return float(out) if np.ndim(out) == 0 else out
 
 
