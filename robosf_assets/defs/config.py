@@ -78,7 +78,7 @@ class TrainingSettings(dg.Config):
     early_stop_margin: float | None = Field(
         None, description="Margin added to min_success and taken off max_collision to stop early."
     )
-    device: str | None = Field(None, description="torch device: auto (CUDA when present), cpu, cuda, cuda:N.")
+    device: str | None = Field(None, description="torch device: auto (CUDA when present and the minibatch pays), cpu, cuda, cuda:N.")
     torch_threads: int | None = Field(None, description="torch CPU threads (1: reproducible; 0: torch's default).")
     progress_interval_s: float | None = Field(None, description="Seconds between progress log lines.")
 

@@ -317,7 +317,11 @@ class TrainConfig(_Model):
         default_factory=dict, description="make_vec_env overrides (EnvConfig or SimParams fields)."
     )
     device: str = Field(
-        "auto", description="torch device: auto (CUDA when present), cpu, cuda, cuda:N."
+        "auto",
+        description=(
+            "torch device: auto (CUDA when present and the minibatch is large enough to pay, "
+            "training.ppo.resolve_device), cpu, cuda, cuda:N."
+        ),
     )
     torch_threads: int = Field(
         1,

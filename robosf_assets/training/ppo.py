@@ -36,8 +36,9 @@ Determinism. SB3 is seeded with ``seed * 1000`` (torch, numpy, ``random``, actio
 and the training worlds are seeded ``seed * 1000 + i`` (SB3's ``VecEnv.seed`` adds ``i``).
 Evaluations reseed every episode from its own seed and use the mean action. With
 ``torch_threads = 1`` on CPU two runs with the same config give identical curves (apart
-from the wall-clock columns); several torch threads may reorder float sums. CUDA is used
-when present with ``device="auto"`` and is not bitwise reproducible.
+from the wall-clock columns); several torch threads may reorder float sums. With
+``device="auto"`` CUDA is used only when it pays (:func:`resolve_device`); CUDA runs are not
+bitwise reproducible.
 
 Best model. At the end the best-scoring curve row's snapshot (:func:`best_row`) is copied
 to ``best_model.zip``. It is only one nominee: the expert stage picks among the nominees
@@ -184,6 +185,30 @@ def learning_rate_schedule(
     return start if end is None else LinearSchedule(start, end, total, horizon)
 
 
+GPU_MIN_BATCH = 8192
+"""``device="auto"`` trains on CUDA only from this minibatch size up (:func:`resolve_device`)."""
+
+
+def resolve_device(requested: str, batch_size: int, cuda_available: bool | None = None) -> str:
+    """The torch device a run trains on: ``requested`` unless it is ``"auto"``.
+
+    ``"auto"`` means CUDA when a CUDA device is present *and* the minibatch has at least
+    :data:`GPU_MIN_BATCH` samples, else the CPU. PPO with small MLP policies (ours: 128x128,
+    minibatches of 1,024) spends its time in the simulator and in per-step policy calls of a
+    few dozen observations, where the host-device copies cost more than the GPU saves
+    (Stable-Baselines3's docs: PPO "is meant to be run primarily on the CPU" unless the
+    policy is a CNN); large minibatches are where the GPU's throughput pays. The threshold
+    is a documented judgement, not a measurement on this project's GPU runs (none were
+    available): ``python -m robosf_assets.bench.ppo_throughput --devices cpu cuda`` measures
+    both side by side where a GPU is present.
+    """
+    if requested != "auto":
+        return requested
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    return "cuda" if cuda_available and batch_size >= GPU_MIN_BATCH else "cpu"
+
+
 def build_ppo(
     config: TrainConfig, env: VecEnv, *, tensorboard_log: str | os.PathLike[str] | None = None
 ) -> PPO:
@@ -215,7 +240,7 @@ def build_ppo(
         },
         tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
         seed=config.train_seed_base,
-        device=config.device,
+        device=resolve_device(config.device, hp.batch_size),
         verbose=0,
     )
 
@@ -388,7 +413,7 @@ def _build_model(
             _load_init_state(model, init_policy_state)
             log.info("PPO starts from the given policy state ({} tensors)", len(init_policy_state))
         return model
-    model = PPO.load(ckpt.model_path, env=env, device=config.device)
+    model = PPO.load(ckpt.model_path, env=env, device=resolve_device(config.device, config.ppo.batch_size))
     model.tensorboard_log = str(tb_dir)
     if init_policy_state is not None:
         log.warning("resuming from {}: init_policy_state is ignored", ckpt.model_path)
