@@ -299,7 +299,8 @@ def test_hold_fraction_is_validated_recorded_and_recomputed(tmp_path: Path, save
     out = tmp_path / "report"
     write_report(out, inp, compare(inp))
     report = json.loads((out / "report.json").read_text())
-    assert report["schema_version"] == 3 and report["inputs"]["hold_fraction"] == 0.8
+    assert report["schema_version"] == 4 and report["inputs"]["hold_fraction"] == 0.8
+    assert report["inputs"]["interval_method"].startswith("rliable")
     assert recompute_main([str(out)]) == 0
     capsys.readouterr()
     # the held time changes when a late evaluation is lost; recompute names the field
