@@ -11,7 +11,8 @@ Each concern has its own module; this one re-exports their public names, so call
   directories are claimed with an exclusive ``os.mkdir``; the reserved file names.
 - :mod:`.locks`: a resumable run directory is held with an OS lock (``flock``) that dies
   with its process, so a killed run's directory is free for the retry at once and two
-  live processes can never both hold it.
+  live processes can never both hold it. :func:`resumable_run_dir` and
+  :func:`held_run_dir` release it when their block ends, however it ends.
 - :mod:`.manifest`: every artefact directory holds a ``manifest.json`` (config, seeds, git
   revision, package versions, host, each file's size and sha256, wall time);
   :func:`verify_manifest` checks a directory against it.
@@ -49,9 +50,11 @@ from robosf_assets.artifacts.layout import (
 )
 from robosf_assets.artifacts.locks import (
     abandon_run_dir,
+    held_run_dir,
     holds_run_dir,
     open_resumable_run_dir,
     release_run_dir,
+    resumable_run_dir,
 )
 from robosf_assets.artifacts.manifest import (
     DEFAULT_PACKAGES,
@@ -82,6 +85,7 @@ __all__ = [
     "dumps_json",
     "fsync_dir",
     "git_revision",
+    "held_run_dir",
     "holds_run_dir",
     "is_temp_name",
     "iso_utc",
@@ -95,6 +99,7 @@ __all__ = [
     "read_json",
     "release_run_dir",
     "remove_temp_files",
+    "resumable_run_dir",
     "sha256_file",
     "to_jsonable",
     "verify_manifest",

@@ -11,7 +11,8 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from robosf_assets.artifacts.layout import (
 
 __all__ = [
     "abandon_run_dir",
+    "held_run_dir",
     "holds_run_dir",
     "open_resumable_run_dir",
     "release_run_dir",
+    "resumable_run_dir",
 ]
 
 
@@ -140,3 +143,32 @@ def _resumable(run_dir: Path, key: Any) -> bool:
         return read_json(run_dir / RUN_KEY_NAME) == key
     except (OSError, ValueError, UnicodeDecodeError):
         return False
+
+
+@contextmanager
+def held_run_dir(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Release the lock of ``run_dir`` when the block ends, however it ends.
+
+    For a stage handed a run directory that :func:`open_resumable_run_dir` locked: its
+    artefacts and manifest are written inside the block, and an exception leaves the
+    directory free for the retry at once (as a killed process would).
+    """
+    try:
+        yield Path(run_dir)
+    finally:
+        release_run_dir(run_dir)
+
+
+@contextmanager
+def resumable_run_dir(
+    kind: str,
+    partition: str,
+    run_key: Mapping[str, Any],
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> Iterator[tuple[Path, bool]]:
+    """:func:`open_resumable_run_dir` as a context manager: ``(run_dir, resumed)``, locked
+    for the block and released when it ends, however it ends."""
+    run_dir, resumed = open_resumable_run_dir(kind, partition, run_key, root=root)
+    with held_run_dir(run_dir):
+        yield run_dir, resumed
