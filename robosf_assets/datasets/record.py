@@ -19,6 +19,9 @@ Write order: ``trajectories.npz``, ``episodes.jsonl``, then ``manifest.json``. T
 manifest is the commit marker: an iteration directory without it is incomplete and
 ignored by loaders, validation and rotation. If recording fails, the half-written
 iteration directory this call created is removed (it holds nothing of value).
+
+:func:`run_trajectory_dataset` is the pipeline stage: it records a promoted expert's
+episodes with :func:`record_dataset` and runs the dataset's checks on the result.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import shutil
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3 import PPO
 
 from robosf_assets.artifacts import (
     MANIFEST_NAME,
@@ -54,15 +59,29 @@ from robosf_assets.datasets.schema import (
     content_sha256,
     manifest_digest,
     pack_episodes,
+    scenario_dir,
     write_npz,
 )
+from robosf_assets.datasets.integrity import CheckResult, IntegrityReport
+from robosf_assets.datasets.load import read_manifest
+from robosf_assets.datasets.playback import render_episode
+from robosf_assets.datasets.validate import check_episode_count, check_size_cap, validate_dataset
 from robosf_assets.envs import make_vec_env
-from robosf_assets.envs.rollout import Episode, Policy, run_episodes
+from robosf_assets.envs.rollout import Episode, Policy, run_episodes, sb3_policy
 from robosf_assets.logs import get_logger
+from robosf_assets.refs import DatasetRef, ExpertRef, StageRefused
 from robosf_assets.threads import torch_threads as limit_torch_threads
 from robosf_assets.training.config import check_seed_range
+from robosf_assets.training.expert import verify_model
 
-__all__ = ["episode_seeds", "record_dataset", "scenario_coverage"]
+__all__ = [
+    "DatasetOutcome",
+    "DatasetSettings",
+    "episode_seeds",
+    "record_dataset",
+    "run_trajectory_dataset",
+    "scenario_coverage",
+]
 
 _log = get_logger("datasets.record")
 
@@ -377,3 +396,83 @@ def _record_into(
         n_transitions / max(total_s, 1e-9),
     )
     return iter_dir
+
+
+# ------------------------------------------------------------------------ the stage
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """What the dataset stages record and check against (the Dagster ``DatasetConfig``
+    gives every value; stored as the manifest's ``config``)."""
+
+    n_episodes: int
+    seed_base: int
+    n_envs: int
+    min_episodes: int
+    size_cap_gb: float
+    render_sample: bool
+
+    @property
+    def size_cap_bytes(self) -> int:
+        return int(self.size_cap_gb * 10**9)
+
+
+@dataclass(frozen=True)
+class DatasetOutcome:
+    """A recorded iteration and its checks: ``size`` (the cap), ``count`` (the minimum),
+    ``integrity`` (full validation); ``sample_png`` is episode 0 rendered, if asked for."""
+
+    ref: DatasetRef
+    manifest: dict[str, Any]
+    size: CheckResult
+    count: CheckResult
+    integrity: IntegrityReport
+    sample_png: bytes | None = None
+
+
+def run_trajectory_dataset(
+    settings: DatasetSettings,
+    expert: ExpertRef,
+    root: str | os.PathLike[str],
+    *,
+    run_id: str | None = None,
+) -> DatasetOutcome:
+    """The dataset stage: record the expert's deterministic episodes into the next
+    ``<root>/datasets/<scenario>/iter-NNNN/`` (manifest included) and check it.
+
+    The sample rendering goes to ``<root>/playback/<scenario>/``.
+
+    :raises StageRefused: if the expert was not promoted.
+    :raises ValueError: if the expert's model changed since it was validated.
+    """
+    if not expert.promoted:
+        raise StageRefused(
+            f"expert {expert.run_dir} did not pass the promotion bar; no dataset is built from a failed expert"
+        )
+    verify_model(expert.model_path, expert.model_sha256)
+    model = PPO.load(expert.model_path, device="cpu")
+    root = Path(root)
+    iter_dir = record_dataset(
+        sb3_policy(model, deterministic=True),
+        expert.scenario,
+        scenario_dir(expert.scenario, root=root),
+        n_episodes=settings.n_episodes,
+        seed_base=settings.seed_base,
+        n_envs=settings.n_envs,
+        env_overrides=expert.env_overrides,
+        source={"run_dir": str(expert.run_dir), "model_sha256": expert.model_sha256},
+        config=asdict(settings),
+        run_id=run_id,
+    )
+    manifest = read_manifest(iter_dir)
+    cap = settings.size_cap_bytes
+    size = check_size_cap(iter_dir, cap)
+    count = check_episode_count(iter_dir, settings.min_episodes)
+    integrity = validate_dataset(iter_dir, min_episodes=settings.min_episodes, size_cap_bytes=cap)
+    png = None
+    if settings.render_sample:
+        target = root / "playback" / expert.scenario / f"{iter_dir.name}-episode-0000.png"
+        png = Path(render_episode(iter_dir, 0, target).png).read_bytes()
+    ref = DatasetRef(iter_dir=iter_dir, dataset_id=manifest["dataset_id"], scenario=expert.scenario)
+    return DatasetOutcome(ref, manifest, size, count, integrity, png)

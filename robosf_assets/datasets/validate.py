@@ -33,15 +33,19 @@ in the manifest (they are written after it) and the manifest is never modified.
 The checks live by what they read: :mod:`.file_checks` (files and the manifest's claims),
 :mod:`.array_checks` (the arrays' values; observations scanned in bounded-memory chunks)
 and :mod:`.integrity` (result types, the standalone checks, the report writer).
+
+:func:`run_validated_dataset` is the pipeline stage: validate an iteration and write its
+integrity report.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robosf_assets.datasets.array_checks import (
     ObservationScan,
@@ -75,15 +79,21 @@ from robosf_assets.datasets.integrity import (
 )
 from robosf_assets.datasets.schema import STATUS_QUARANTINED, STATUS_VALIDATED, TRAJECTORIES_NAME
 from robosf_assets.logs import get_logger
+from robosf_assets.refs import DatasetRef, ValidatedDatasetRef
+
+if TYPE_CHECKING:  # record imports this module
+    from robosf_assets.datasets.record import DatasetSettings
 
 __all__ = [
     "DEFAULT_MIN_EPISODES",
     "DEFAULT_SIZE_CAP_BYTES",
     "CheckResult",
     "IntegrityReport",
+    "ValidationOutcome",
     "check_episode_count",
     "check_size_cap",
     "dataset_bytes",
+    "run_validated_dataset",
     "validate_dataset",
     "write_integrity_report",
 ]
@@ -227,3 +237,29 @@ def _run_all(
     else:
         v.skipped("metadata", "no readable manifest")
         v.skipped("content", "no readable manifest")
+
+
+# ------------------------------------------------------------------------ the stage
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """The validated (or quarantined) iteration, the report and where it was written."""
+
+    ref: ValidatedDatasetRef
+    report: IntegrityReport
+    report_path: Path
+
+
+def run_validated_dataset(settings: DatasetSettings, dataset: DatasetRef) -> ValidationOutcome:
+    """The validation stage: run every check on ``dataset`` with the settings' episode
+    minimum and size cap, and write the integrity report next to the data (the next free
+    ``integrity*.json``; the data and their manifest are never modified)."""
+    report = validate_dataset(dataset.iter_dir, min_episodes=settings.min_episodes,
+                              size_cap_bytes=settings.size_cap_bytes)
+    report_path = write_integrity_report(dataset.iter_dir, report)
+    if not report.passed:
+        _log.warning("{} quarantined: {}", dataset.iter_dir, "; ".join(report.reasons))
+    ref = ValidatedDatasetRef(iter_dir=dataset.iter_dir, dataset_id=dataset.dataset_id, scenario=dataset.scenario,
+                              status=report.status, report=report_path, reasons=tuple(report.reasons))
+    return ValidationOutcome(ref, report, report_path)

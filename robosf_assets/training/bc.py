@@ -43,9 +43,11 @@ from imitation.data.types import TrajectoryWithRew
 from imitation.util.logger import configure as imitation_logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from robosf_assets.artifacts import atomic_save, atomic_write_json
+from robosf_assets.artifacts import atomic_save, atomic_write_json, build_manifest, new_run_dir, write_manifest
+from robosf_assets.datasets.load import load_trajectories, read_manifest
 from robosf_assets.envs import make_vec_env
 from robosf_assets.logs import get_logger
+from robosf_assets.refs import BCPolicyRef, StageRefused, ValidatedDatasetRef
 from robosf_assets.threads import torch_threads
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
@@ -258,3 +260,53 @@ def train_bc(
 def load_policy_state(path: Path) -> dict[str, torch.Tensor]:
     """The state_dict saved by :func:`train_bc`."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ------------------------------------------------------------------------ the stage
+
+
+def seed_partition(scenario: str, seed: int) -> str:
+    """The per-seed directory name of a scenario x seed stage: ``<scenario>-seed<seed>``."""
+    return f"{scenario}-seed{seed}"
+
+
+@dataclass(frozen=True)
+class BCOutcome:
+    """What the BC stage produced: the policy's reference, the training result and the
+    manifest written next to it."""
+
+    ref: BCPolicyRef
+    result: BCResult
+    manifest: dict[str, Any]
+
+
+def run_bc(train_config: TrainConfig, bc: BCConfig, dataset: ValidatedDatasetRef, root: str | Path) -> BCOutcome:
+    """The BC stage: clone the validated ``dataset`` into a new run directory
+    ``<root>/bc_policies/<scenario>-seed<seed>/<run-id>/`` and write its manifest.
+
+    :raises StageRefused: if the dataset is not validated, or was recorded with other env
+        overrides than ``train_config`` trains with (its observations would not match).
+    """
+    if not dataset.validated:
+        raise StageRefused(f"dataset {dataset.iter_dir} is {dataset.status}; a quarantined dataset is never used")
+    recorded = read_manifest(dataset.iter_dir)
+    if dict(recorded["env_overrides"]) != dict(train_config.env_overrides):
+        raise StageRefused(f"dataset {dataset.iter_dir} was recorded with env overrides {recorded['env_overrides']}, "
+                           f"this config trains with {train_config.env_overrides}: observations would not match")
+    scenario, seed = train_config.scenario, train_config.seed
+    started = time.time()
+    run_dir = new_run_dir("bc_policies", seed_partition(scenario, seed), root=root)
+    result = train_bc(train_config, bc, load_trajectories(dataset.iter_dir), run_dir)
+    manifest = build_manifest(
+        kind="bc_policy", partition=seed_partition(scenario, seed),
+        config={"train": train_config.model_dump(), "bc": bc.model_dump()},
+        seeds={"run_seed": seed, "torch_and_batching": train_config.train_seed_base}, artifact_dir=run_dir,
+        started_at=started,
+        extra={"dataset_iteration": dataset.iteration, "dataset_id": recorded["dataset_id"],
+               "dataset_dir": str(dataset.iter_dir), "demo_transitions": result.n_transitions},
+    )
+    write_manifest(run_dir, manifest)
+    ref = BCPolicyRef(run_dir=run_dir, policy_path=result.policy_path, scenario=scenario, seed=seed,
+                      dataset_iteration=dataset.iteration, dataset_id=recorded["dataset_id"],
+                      demo_transitions=result.n_transitions)
+    return BCOutcome(ref, result, manifest)

@@ -1,6 +1,8 @@
 """The expert stage: train PPO, validate it on fresh episodes, judge it against the bar.
 
-Writes into one run directory (``output/experts/<scenario>/<run-id>/``) everything
+:func:`run_expert` is the stage: it opens (or resumes) the scenario's run directory and
+holds it while :func:`train_expert` writes into it. One run directory
+(``output/experts/<scenario>/<run-id>/``) gets everything
 :func:`~robosf_assets.training.ppo.train_ppo` writes plus::
 
     learning_curve.png          success and collision against env steps, with the bar
@@ -26,13 +28,15 @@ from robosf_assets.artifacts import (
     atomic_write_json,
     atomic_write_text,
     build_manifest,
-    release_run_dir,
+    held_run_dir,
+    resumable_run_dir,
     sha256_file,
     write_manifest,
 )
 from robosf_assets.benchmark.episodes import json_safe
 from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.logs import get_logger
+from robosf_assets.refs import ExpertRef
 from robosf_assets.training.config import TrainConfig, eval_episode_seeds, train_env_seeds
 from robosf_assets.training.evaluation import validate_policy
 from robosf_assets.training.ppo import TrainResult, train_ppo
@@ -45,7 +49,7 @@ VALIDATION_JSON = "validation.json"
 VALIDATION_EPISODES = "validation_episodes.jsonl"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpertOutcome:
     """What the expert stage produced; ``verdict`` says whether it may be promoted."""
 
@@ -58,6 +62,8 @@ class ExpertOutcome:
     verdict: dict[str, Any]
     manifest: dict[str, Any]
     curve_png: bytes
+    config: TrainConfig
+    resumed: bool = False
 
     @property
     def promoted(self) -> bool:
@@ -66,6 +72,29 @@ class ExpertOutcome:
     @property
     def model_sha256(self) -> str:
         return next(f["sha256"] for f in self.manifest["files"] if f["path"] == self.model_path.name)
+
+    @property
+    def ref(self) -> ExpertRef:
+        """What the dataset stage needs of this expert."""
+        return ExpertRef(
+            run_dir=self.run_dir, model_path=self.model_path, model_sha256=self.model_sha256,
+            promoted=self.promoted, scenario=self.config.scenario, env_overrides=dict(self.config.env_overrides),
+            timesteps_used=self.train.timesteps_used,
+        )
+
+
+def run_expert(config: TrainConfig, root: str | Path | None = None, *, extra: dict | None = None) -> ExpertOutcome:
+    """The expert stage: train, validate and judge an expert in the newest unfinished run
+    directory of ``<root>/experts/<scenario>/`` with the same run key (resumed from its
+    checkpoints), or in a new one; the directory is released however this ends.
+
+    :param config: the validated training config.
+    :param root: the output tree (default :func:`~robosf_assets.artifacts.output_root`).
+    :param extra: more manifest fields (e.g. the Dagster run id).
+    """
+    with resumable_run_dir("experts", config.scenario, config.run_key(), root=root) as (run_dir, resumed):
+        log.info("expert run directory {} ({})", run_dir, "resuming" if resumed else "new")
+        return train_expert(config, run_dir, resumed=resumed, extra=extra)
 
 
 def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, extra: dict | None = None) -> ExpertOutcome:
@@ -77,7 +106,7 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
     :param extra: more manifest fields (e.g. the Dagster run id).
     """
     started = time.time()
-    try:
+    with held_run_dir(run_dir):
         result = train_ppo(config, run_dir)
         # nominated on the curve, picked on held-out selection episodes, judged on the
         # validation episodes: neither choice biases the verdict
@@ -126,10 +155,8 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
             },
         )
         write_manifest(run_dir, manifest)
-    finally:
-        release_run_dir(run_dir)
     log.info("expert {} in {}: {}", config.scenario, run_dir, verdict["message"])
-    return ExpertOutcome(run_dir, result, Path(chosen), validation, verdict, manifest, png)
+    return ExpertOutcome(run_dir, result, Path(chosen), validation, verdict, manifest, png, config, resumed)
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:

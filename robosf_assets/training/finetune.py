@@ -56,7 +56,9 @@ per rollout), the ramp off (it kept the bar less often than the warm-up alone).
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from stable_baselines3.common.callbacks import BaseCallback
 
+from robosf_assets.artifacts import atomic_save, build_manifest, resumable_run_dir, write_manifest
+from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.logs import get_logger
-from robosf_assets.training.bc import load_policy_state
+from robosf_assets.refs import BCPolicyRef, PolicyRef
+from robosf_assets.training.bc import load_policy_state, seed_partition
 from robosf_assets.training.config import TrainConfig
 from robosf_assets.training.profiles import CRITIC_WARMUP_STEPS, PROFILE_TABLE
 from robosf_assets.training.ppo import TrainResult, train_ppo
@@ -372,3 +377,61 @@ def finetune_from_bc(config: TrainConfig, finetune: FinetuneConfig, bc_policy_pa
 def train_baseline(config: TrainConfig, run_dir: Path) -> TrainResult:
     """PPO from scratch with the same config: the arm fine-tuning is compared against."""
     return train_ppo(config, run_dir)
+
+
+# ------------------------------------------------------------------------ the arm stages
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """What a comparison arm's stage produced: its reference, the training result, the
+    manifest and the learning-curve PNG written next to the model."""
+
+    ref: PolicyRef
+    result: TrainResult
+    manifest: dict[str, Any]
+    curve_png: bytes
+
+
+def run_finetuned(config: TrainConfig, finetune: FinetuneConfig, bc: BCPolicyRef, root: str | Path) -> ArmOutcome:
+    """The fine-tuned arm: :func:`finetune_from_bc` in the resumable run directory
+    ``<root>/finetuned_policies/<scenario>-seed<seed>/`` keyed by the config, the BC run
+    and ``finetune``."""
+    key = {**config.run_key(), "bc_run": str(bc.run_dir), **finetune.model_dump()}
+    extra = {"bc_run": str(bc.run_dir), "dataset_iteration": bc.dataset_iteration,
+             "demo_transitions": bc.demo_transitions, **finetune.model_dump()}
+    return _run_arm("finetuned_policy", "finetuned_policies", config, key, root, extra,
+                    lambda run_dir: finetune_from_bc(config, finetune, bc.policy_path, run_dir))
+
+
+def run_baseline(config: TrainConfig, root: str | Path) -> ArmOutcome:
+    """The baseline arm: :func:`train_baseline` in the resumable run directory
+    ``<root>/baseline_policies/<scenario>-seed<seed>/``."""
+    return _run_arm("baseline_policy", "baseline_policies", config, config.run_key(), root, {},
+                    lambda run_dir: train_baseline(config, run_dir))
+
+
+def _run_arm(kind: str, subdir: str, config: TrainConfig, key: Mapping[str, Any], root: str | Path,
+             extra: dict[str, Any], train: Any) -> ArmOutcome:
+    """Train an arm in its resumable run directory, then write its learning curve and
+    manifest while still holding the directory (released however this ends)."""
+    partition = seed_partition(config.scenario, config.seed)
+    with resumable_run_dir(subdir, partition, key, root=root) as (run_dir, _):
+        started = time.time()
+        result: TrainResult = train(run_dir)
+        png = learning_curve_png(result.curve, title=f"{kind}, {config.scenario}, seed {config.seed}")
+        if not (run_dir / "learning_curve.png").exists():  # a resumed run may have written it before dying
+            atomic_save(run_dir / "learning_curve.png", lambda tmp: tmp.write_bytes(png))
+        manifest = build_manifest(
+            kind=kind, partition=partition, config=config.model_dump(),
+            seeds={"run_seed": config.seed, "train_seed_base": config.train_seed_base}, artifact_dir=run_dir,
+            started_at=started,
+            extra={"timesteps_used": result.timesteps_used, "resumed_from": str(result.resumed_from or ""), **extra},
+        )
+        write_manifest(run_dir, manifest)
+    ref = PolicyRef(arm=kind, run_dir=run_dir, model_path=result.model_path, scenario=config.scenario,
+                    seed=config.seed, timesteps_used=result.timesteps_used,
+                    demo_transitions=extra.get("demo_transitions"),
+                    bc_run=Path(extra["bc_run"]) if "bc_run" in extra else None,
+                    dataset_iteration=extra.get("dataset_iteration"))
+    return ArmOutcome(ref, result, manifest, png)
