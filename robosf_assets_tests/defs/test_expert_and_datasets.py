@@ -55,12 +55,12 @@ def test_a_promoted_expert_gives_a_validated_dataset(instance, output):
     assert _checks(result) == {"expert_promotion_bar": True, "dataset_size_within_cap": True,
                                "episode_count_minimum": True, "dataset_integrity": True}
     validated = result.output_for_node("validated_dataset")
-    assert validated["status"] == "validated" and validated["reasons"] == []
-    iter_dir = Path(validated["iter_dir"])
+    assert validated.status == "validated" and validated.reasons == ()
+    iter_dir = validated.iter_dir
     assert iter_dir.name == "iter-0001" and iter_dir.parent.name == SCENARIO
     manifest = json.loads((iter_dir / "manifest.json").read_text())
     expert = result.output_for_node("expert_policy")
-    assert manifest["source"]["model_sha256"] == expert["model_sha256"]
+    assert manifest["source"]["model_sha256"] == expert.model_sha256
     assert manifest["n_episodes"] == 6
 
 
@@ -95,7 +95,7 @@ def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, 
                             resources={"output": output}, run_config={"ops": {"expert_policy": {"config": cfg}}})
     assert result.success
     ref = result.output_for_node("expert_policy")
-    assert Path(ref["run_dir"]) == run_dir
+    assert ref.run_dir == run_dir
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["resumed"] is True and "step-0000000512" in manifest["resumed_from"]
     assert manifest["timesteps_used"] == 1024

@@ -1,7 +1,6 @@
 """The whole graph for one scenario and one seed, materialised for real on a tiny budget."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 
@@ -37,15 +36,16 @@ def test_tiny_end_to_end_for_one_scenario_and_seed(instance, output):
     bc = second.output_for_node("bc_policy")
     ft = second.output_for_node("finetuned_policy")
     base = second.output_for_node("baseline_policy")
-    assert bc["dataset_iteration"] == "iter-0001"
-    assert ft["bc_run"] == bc["run_dir"] and ft["timesteps_used"] == base["timesteps_used"] == 1024
+    assert bc.dataset_iteration == "iter-0001"
+    assert ft.bc_run == bc.run_dir and ft.timesteps_used == base.timesteps_used == 1024
+    assert ft.demo_transitions == bc.demo_transitions and (ft.arm, base.arm) == ("finetuned_policy", "baseline_policy")
     for ref, must_hold in ((bc, {"policy.pt", "model.zip"}), (ft, {"model.zip", "curve.jsonl"}),
                            (base, {"model.zip", "curve.jsonl"})):
-        manifest = json.loads((Path(ref["run_dir"]) / "manifest.json").read_text())
+        manifest = json.loads((ref.run_dir / "manifest.json").read_text())
         assert must_hold <= {f["path"] for f in manifest["files"]}
         assert ".lock" not in {f["path"] for f in manifest["files"]}
-    curve_ft = [json.loads(l) for l in (Path(ft["run_dir"]) / "curve.jsonl").read_text().splitlines()]
-    curve_base = [json.loads(l) for l in (Path(base["run_dir"]) / "curve.jsonl").read_text().splitlines()]
+    curve_ft = [json.loads(l) for l in ft.curve_path.read_text().splitlines()]
+    curve_base = [json.loads(l) for l in base.curve_path.read_text().splitlines()]
     assert [r["timesteps"] for r in curve_ft] == [r["timesteps"] for r in curve_base]
 
     report = dg.materialize(
@@ -56,7 +56,9 @@ def test_tiny_end_to_end_for_one_scenario_and_seed(instance, output):
     (check,) = report.get_asset_check_evaluations()
     # one seed can never support a verdict: the check fails honestly and says why
     assert check.check_name == "sample_efficiency_target" and check.passed is False
-    report_dir = Path(report.output_for_node("comparison_report")["report_dir"])
+    report_ref = report.output_for_node("comparison_report")
+    report_dir = report_ref.report_dir
+    assert report_ref.seeds == (0,) and report_ref.target_met is False
     assert {p.name for p in report_dir.iterdir()} >= {"report.json", "report.md", "success_curves.png",
                                                       "time_to_threshold.png", "manifest.json"}
     from robosf_assets.benchmark.recompute import main as recompute
@@ -64,5 +66,5 @@ def test_tiny_end_to_end_for_one_scenario_and_seed(instance, output):
     assert recompute([str(report_dir)]) == 0
     summary = dg.materialize(assets, selection=["benchmark_summary"], instance=instance,
                              resources={"output": output})
-    rows = summary.output_for_node("benchmark_summary")["rows"]
+    rows = summary.output_for_node("benchmark_summary").rows
     assert [r["scenario"] for r in rows] == [SCENARIO] and rows[0]["target_met"] is False

@@ -1,16 +1,14 @@
 """``expert_policy``: a PPO expert per scenario, with the blocking ``expert_promotion_bar`` check."""
 
-
 import dagster as dg
 
-from robosf_assets.artifacts import open_resumable_run_dir
 from robosf_assets.defs.config import ExpertConfig
 from robosf_assets.defs.guards import TRAINING_POOL
 from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions
 from robosf_assets.defs.resources import OutputTree
 from robosf_assets.logs import dagster_log_bridge
-from robosf_assets.training.expert import train_expert
+from robosf_assets.training.expert import run_expert
 
 PROMOTION_CHECK = "expert_promotion_bar"
 
@@ -31,26 +29,13 @@ PROMOTION_CHECK = "expert_promotion_bar"
     ],
 )
 def expert_policy(context: dg.AssetExecutionContext, config: ExpertConfig, output: OutputTree):
-    scenario = context.partition_key
-    train_config = config.train_config(scenario)
-    run_dir, resumed = open_resumable_run_dir("experts", scenario, train_config.run_key(), root=output.path())
-    context.log.info(f"expert run directory {run_dir} ({'resuming' if resumed else 'new'})")
+    train_config = config.train_config(context.partition_key)
     with dagster_log_bridge(context.log, level="INFO"):
-        outcome = train_expert(train_config, run_dir, resumed=resumed, extra={"dagster_run_id": context.run_id})
+        outcome = run_expert(train_config, output.path(), extra={"dagster_run_id": context.run_id})
 
-    pooled = outcome.validation["pooled"]
-    verdict = outcome.verdict
-    train = outcome.train
+    pooled, verdict, train = outcome.validation["pooled"], outcome.verdict, outcome.train
     yield dg.Output(
-        {
-            "run_dir": str(outcome.run_dir),
-            "model_path": str(outcome.model_path),
-            "model_sha256": outcome.model_sha256,
-            "promoted": outcome.promoted,
-            "env_overrides": dict(train_config.env_overrides),
-            "scenario": scenario,
-            "timesteps_used": train.timesteps_used,
-        },
+        outcome.ref,
         metadata={
             "run_dir": dg.MetadataValue.path(str(outcome.run_dir)),
             "promoted": outcome.promoted,

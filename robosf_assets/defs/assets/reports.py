@@ -1,32 +1,21 @@
-"""``comparison_report`` per scenario (all seeds) with ``sample_efficiency_target``, and ``benchmark_summary``."""
+"""``comparison_report`` per scenario (all seeds) with ``sample_efficiency_target``, and ``benchmark_summary``.
 
-import time
-from pathlib import Path
+Both compute from their inputs only: the policy references of every seed that has been
+materialised (a missing seed partition is skipped), and the scenarios' report references.
+"""
+
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from robosf_assets.artifacts import (
-    atomic_save,
-    atomic_write_json,
-    atomic_write_text,
-    build_manifest,
-    new_run_dir,
-    read_json,
-    write_manifest,
-)
-from robosf_assets.benchmark.report import (
-    compare,
-    load_inputs_from_dirs,
-    summary_markdown,
-    write_report,
-)
-from robosf_assets.benchmark.summary import summary_markdown as summary_table
-from robosf_assets.benchmark.summary import summary_png, summary_rows
-from robosf_assets.defs.lookup import latest_metadata, seed_partitions_of
+from robosf_assets.comparison import ComparisonSettings, run_comparison, run_summary
 from robosf_assets.defs.metadata import png_markdown
-from robosf_assets.defs.partitions import by_scenario, scenario_partitions, scenario_seed_partitions
+from robosf_assets.defs.partitions import by_scenario, scenario_partitions
 from robosf_assets.defs.resources import OutputTree
+from robosf_assets.logs import dagster_log_bridge
+from robosf_assets.refs import ExpertRef, PolicyRef, ReportRef, StageRefused, SummaryRef
 
 EFFICIENCY_CHECK = "sample_efficiency_target"
 
@@ -42,19 +31,24 @@ class ReportConfig(dg.Config):
     n_resamples: int = Field(5000, description="Stratified bootstrap resamples.")
     min_seeds: int = Field(3, description="Matched seeds needed before a verdict can be 'met'.")
 
+    def settings(self) -> ComparisonSettings:
+        return ComparisonSettings(**self.model_dump())
 
-def _latest_run_dirs(instance: dg.DagsterInstance, asset: str, scenario: str) -> dict[int, Path]:
-    """Seed -> run directory of the latest materialisation of ``asset`` for each seed of ``scenario``."""
-    latest = latest_metadata(instance, asset, seed_partitions_of(scenario_seed_partitions, scenario))
-    return {int(partition.split("|")[1]): Path(md["run_dir"]) for partition, md in latest.items()}
+
+def present(loaded: Mapping[str, Any] | None) -> list[Any]:
+    """The values of a many-partition input whose missing partitions were skipped
+    (``allow_missing_partitions``): ``{partition: value}``, in partition order."""
+    return [v for v in (loaded or {}).values() if v is not None]
+
+
+def _every_materialised(mapping: dg.PartitionMapping) -> dg.AssetIn:
+    """An input of every upstream partition ``mapping`` gives that has been materialised."""
+    return dg.AssetIn(partition_mapping=mapping, metadata={"allow_missing_partitions": True})
 
 
 @dg.asset(
     partitions_def=scenario_partitions,
-    deps=[
-        dg.AssetDep("finetuned_policy", partition_mapping=by_scenario),
-        dg.AssetDep("baseline_policy", partition_mapping=by_scenario),
-    ],
+    ins={"finetuned_policy": _every_materialised(by_scenario), "baseline_policy": _every_materialised(by_scenario)},
     group_name="comparison",
     description="Fine-tuned vs baseline over all seeds: time to threshold (censoring shown), ratio with bootstrap CIs.",
     check_specs=[dg.AssetCheckSpec(
@@ -63,42 +57,23 @@ def _latest_run_dirs(instance: dg.DagsterInstance, asset: str, scenario: str) ->
     )],
 )
 def comparison_report(context: dg.AssetExecutionContext, config: ReportConfig, output: OutputTree,
-                      expert_policy: dict):
-    """Reads every seed whose fine-tuned and baseline runs have both been materialised (matched seeds)."""
-    scenario = context.partition_key
-    finetuned = _latest_run_dirs(context.instance, "finetuned_policy", scenario)
-    baseline = _latest_run_dirs(context.instance, "baseline_policy", scenario)
-    seeds = sorted(set(finetuned) & set(baseline))
-    if not seeds:
-        raise dg.Failure(f"{scenario}: no seed has both a finetuned_policy and a baseline_policy yet")
-    unmatched = sorted(set(finetuned) ^ set(baseline))
-    if unmatched:
-        context.log.warning(f"{scenario}: seeds {unmatched} have only one arm and are left out")
-    demo = {read_json(finetuned[s] / "manifest.json")["demo_transitions"] for s in seeds}
-    inputs = load_inputs_from_dirs(
-        scenario, {s: finetuned[s] for s in seeds}, {s: baseline[s] for s in seeds},
-        demo_transitions=max(demo), expert_steps=int(expert_policy["timesteps_used"]),
-        target_success=config.target_success, max_collision=config.max_collision, k=config.consecutive_evals,
-        ratio_target=config.ratio_target, statistic=config.statistic, n_resamples=config.n_resamples,
-        min_seeds=config.min_seeds,
-    )
-    started = time.time()
-    result = compare(inputs)
-    out_dir = new_run_dir("reports", scenario, root=output.path())
-    write_report(out_dir, inputs, result)
-    write_manifest(out_dir, build_manifest(
-        kind="comparison_report", partition=scenario, config=config.model_dump(),
-        seeds={"matched_seeds": seeds}, artifact_dir=out_dir, started_at=started,
-        extra={"expert_run": expert_policy["run_dir"]},
-    ))
-    verdict = result["verdict"]
+                      expert_policy: ExpertRef, finetuned_policy: dict[str, PolicyRef],
+                      baseline_policy: dict[str, PolicyRef]):
+    """Compares every seed whose fine-tuned and baseline runs have both been materialised (matched seeds)."""
+    with dagster_log_bridge(context.log, level="INFO"):
+        try:
+            outcome = run_comparison(config.settings(), expert_policy, present(finetuned_policy),
+                                     present(baseline_policy), output.path())
+        except StageRefused as e:
+            raise dg.Failure(str(e)) from e
+    verdict = outcome.verdict
     yield dg.Output(
-        {"report_dir": str(out_dir), "scenario": scenario},
+        outcome.ref,
         metadata={
-            "report_dir": dg.MetadataValue.path(str(out_dir)),
-            "summary": dg.MetadataValue.md(summary_markdown(result)),
-            "success_curves": png_markdown((out_dir / "success_curves.png").read_bytes(), "success curves"),
-            "time_to_threshold": png_markdown((out_dir / "time_to_threshold.png").read_bytes(), "time to threshold"),
+            "report_dir": dg.MetadataValue.path(str(outcome.ref.report_dir)),
+            "summary": dg.MetadataValue.md(outcome.summary_md),
+            "success_curves": png_markdown(outcome.success_curves_png, "success curves"),
+            "time_to_threshold": png_markdown(outcome.time_to_threshold_png, "time to threshold"),
             "target_met": bool(verdict["target_met"]),
         },
     )
@@ -119,25 +94,18 @@ def comparison_report(context: dg.AssetExecutionContext, config: ReportConfig, o
 
 
 @dg.asset(
-    deps=[dg.AssetDep("comparison_report", partition_mapping=dg.AllPartitionMapping())],
+    ins={"comparison_report": _every_materialised(dg.AllPartitionMapping())},
     group_name="comparison",
     description="All scenarios in one table and one figure (each scenario's latest comparison report).",
 )
-def benchmark_summary(context: dg.AssetExecutionContext, config: ReportConfig, output: OutputTree) -> dg.Output[dict]:
-    latest = latest_metadata(context.instance, "comparison_report", scenario_partitions.get_partition_keys())
-    if not latest:
-        raise dg.Failure("no comparison_report has been materialised yet")
-    reports = {scenario: read_json(Path(md["report_dir"]) / "report.json") for scenario, md in latest.items()}
-    rows = summary_rows(reports)
-    table = summary_table(rows, config.ratio_target)
-    png = summary_png(rows, config.ratio_target)
-    started = time.time()
-    out_dir = new_run_dir("reports", "summary", root=output.path())
-    atomic_write_json(out_dir / "summary.json", rows)
-    atomic_write_text(out_dir / "summary.md", table + "\n")
-    atomic_save(out_dir / "summary.png", lambda tmp: tmp.write_bytes(png))
-    write_manifest(out_dir, build_manifest(kind="benchmark_summary", partition="all", config=config.model_dump(),
-                                           seeds={}, artifact_dir=out_dir, started_at=started))
-    return dg.Output({"summary_dir": str(out_dir), "rows": rows},
-                     metadata={"table": dg.MetadataValue.md(table), "figure": png_markdown(png, "efficiency ratio"),
-                               "summary_dir": dg.MetadataValue.path(str(out_dir))})
+def benchmark_summary(context: dg.AssetExecutionContext, config: ReportConfig, output: OutputTree,
+                      comparison_report: dict[str, ReportRef]) -> dg.Output[SummaryRef]:
+    with dagster_log_bridge(context.log, level="INFO"):
+        try:
+            outcome = run_summary(config.settings(), present(comparison_report), output.path())
+        except StageRefused as e:
+            raise dg.Failure(str(e)) from e
+    return dg.Output(outcome.ref, metadata={
+        "table": dg.MetadataValue.md(outcome.table_md), "figure": png_markdown(outcome.png, "efficiency ratio"),
+        "summary_dir": dg.MetadataValue.path(str(outcome.ref.summary_dir)),
+    })
