@@ -220,7 +220,9 @@ def _time_stats(results: Sequence[ThresholdResult], inputs: ComparisonInputs) ->
     )
 
 
-def _rate_summary(values: Sequence[float | None], inputs: ComparisonInputs) -> dict[str, Any] | None:
+def _rate_summary(
+    values: Sequence[float | None], inputs: ComparisonInputs
+) -> dict[str, Any] | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return None
@@ -360,8 +362,10 @@ def compute(inputs: ComparisonInputs) -> Comparison:
     arms = {arm: arm_numbers(runs[arm], inputs) for arm in ARMS}
     kinrow = {arm: [runs[arm][s].time_to_threshold for s in inputs.seeds] for arm in ARMS}
     held = {arm: [runs[arm][s].time_to_held_threshold for s in inputs.seeds] for arm in ARMS}
-    ratio = {st: ratio_of(kinrow["finetuned"], kinrow["baseline"], st, inputs) for st in STATISTICS}
-    ratio_held = {st: ratio_of(held["finetuned"], held["baseline"], st, inputs) for st in STATISTICS}
+    ft, bl = kinrow["finetuned"], kinrow["baseline"]
+    ratio = {st: ratio_of(ft, bl, st, inputs) for st in STATISTICS}
+    ft, bl = held["finetuned"], held["baseline"]
+    ratio_held = {st: ratio_of(ft, bl, st, inputs) for st in STATISTICS}
     share, countings = step_countings(held["finetuned"], held["baseline"], inputs)
     return Comparison(
         inputs=inputs,

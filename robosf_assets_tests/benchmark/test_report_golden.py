@@ -70,7 +70,8 @@ def test_golden_numbers() -> None:
     assert ft["time_to_held_threshold"]["iqm"] == pytest.approx(130_000 / 3)
     assert ft["time_to_held_threshold"]["median"] == 60_000
     assert ft["time_to_threshold"]["iqm"] == 30_000 and ft["time_to_threshold"]["median"] == 20_000
-    assert ft["time_to_threshold"]["is_lower_bound"] and not bl["time_to_threshold"]["is_lower_bound"]
+    assert ft["time_to_threshold"]["is_lower_bound"]
+    assert not bl["time_to_threshold"]["is_lower_bound"]
     assert (ft["censored_seeds"], ft["censored_held_seeds"]) == ([2], [1, 2])
     assert bl["n_censored"] == bl["n_censored_held"] == 0
     assert ft["jumpstart"]["mean"] == pytest.approx(0.4)
