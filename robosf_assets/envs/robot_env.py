@@ -28,7 +28,8 @@ Observation Space
 
 Rewards
     Per step ``r = progress * (d_prev - d) - time``, where ``d`` is the distance to the
-    goal (1.0 per metre, 0.01 per step by default); ``- near_miss * (1 - c / 0.5)`` while
+    goal (1.0 per metre, 0.01 per step by default; the straight line, or the shortest way
+    round the walls with ``reward_progress_geodesic = 1``); ``- near_miss * (1 - c / 0.5)`` while
     the clearance ``c`` to the nearest pedestrian is in [0, 0.5) m (0.2); ``+ goal`` on
     reaching the goal (10); ``- collision`` on a collision (10). All weights are
     ``SimParams.reward_*`` overrides.

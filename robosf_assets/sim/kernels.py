@@ -24,7 +24,12 @@ steps           (B,)         steps taken in the current episode
 rng             (B,)         splitmix64 state
 metrics         (B, NM)      episode accumulators, see ``M_*``
 status          (B,)         ``RUNNING``/``GOAL``/``COLLISION_PED``/``COLLISION_WALL``/``TIMEOUT``
+nav_dist        (B, N)       geodesic distance of each navigation node to the goal
 ==============  ===========  ===================================================
+
+The navigation graph (``nav_nodes`` (N, 2), ``nav_edges`` (N, N)) is static, see
+``geodesic.py``; N = 0 unless ``reward_progress_geodesic`` is on, and the geodesic code
+runs only when it is.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from robosf_assets.sim import forces
+from robosf_assets.sim import forces, geodesic
 from robosf_assets.sim.params import PARAM_INDEX as _I
 
 # ---- status codes ---------------------------------------------------------------------
@@ -42,8 +47,12 @@ RUNNING, GOAL, COLLISION_PED, COLLISION_WALL, TIMEOUT = 0, 1, 2, 3, 4
 STATUS_NAMES = {RUNNING: "running", GOAL: "goal", COLLISION_PED: "pedestrian", COLLISION_WALL: "obstacle", TIMEOUT: "timeout"}
 
 # ---- metric accumulators ----------------------------------------------------------------
-M_PATH, M_MIN_CLEAR, M_NEAR, M_COMFORT, M_JERK, M_PREV_ACC, M_PED_STEPS, M_START_DIST, M_RETURN, M_PREV_DIST = range(10)
-NM = 10
+# M_START_DIST is the straight-line start distance (metrics); M_START_PROG and M_PREV_DIST
+# are the start and previous goal distance the progress reward measures (the same numbers
+# unless reward_progress_geodesic is on, then geodesic)
+(M_PATH, M_MIN_CLEAR, M_NEAR, M_COMFORT, M_JERK, M_PREV_ACC, M_PED_STEPS, M_START_DIST, M_RETURN, M_PREV_DIST,
+ M_START_PROG) = range(11)
+NM = 11
 
 # ---- parameter indices (compile-time constants for numba) --------------------------------
 _DT = _I["dt"]
@@ -88,6 +97,7 @@ _MIN_GOAL = _I["min_goal_distance"]
 _HEADING = _I["heading_noise"]
 _SPD_LO = _I["ped_speed_low"]
 _SPD_HI = _I["ped_speed_high"]
+_GEO = _I["reward_progress_geodesic"]
 
 STATE_DIM = 5  # v, w, goal distance, sin and cos of the goal bearing
 
@@ -194,7 +204,7 @@ def _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vma
 @njit(cache=True, error_model="numpy")
 def reset_worlds(mask, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                  steps, rng, metrics, status, start_rects, goal_rects,
-                 flow_src, flow_tgt, flow_cum, flow_via, flow_nvia, p):
+                 flow_src, flow_tgt, flow_cum, flow_via, flow_nvia, walls, nav_nodes, nav_edges, nav_dist, p):
     """Start a new episode in every world ``b`` with ``mask[b]``."""
     n_peds = ped_pos.shape[1]
     for b in range(mask.shape[0]):
@@ -229,11 +239,16 @@ def reset_worlds(mask, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target
             _spawn_ped(b, i, rng, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                        flow_src, flow_tgt, flow_via, flow_nvia, p, True)
         d0 = math.hypot(gx - sx, gy - sy)
+        d0_prog = d0
+        if p[_GEO] != 0.0:
+            geodesic.node_goal_distances(gx, gy, nav_nodes, nav_edges, walls, nav_dist[b])
+            d0_prog = geodesic.goal_distance(sx, sy, gx, gy, nav_nodes, nav_dist[b], walls)
         for k in range(metrics.shape[1]):
             metrics[b, k] = 0.0
         metrics[b, M_MIN_CLEAR] = np.inf
         metrics[b, M_START_DIST] = d0
-        metrics[b, M_PREV_DIST] = d0
+        metrics[b, M_START_PROG] = d0_prog
+        metrics[b, M_PREV_DIST] = d0_prog
         steps[b] = 0
         status[b] = RUNNING
 
@@ -343,11 +358,13 @@ _W_FORFEIT = _I["reward_collision_forfeit"]
 
 
 @njit(cache=True, error_model="numpy")
-def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p):
+def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, nav_nodes, nav_dist, p):
     """Collisions, goal, timeout and the reward of this step.
 
     A collision ends the episode without the goal bonus (the goal test comes after it) and
     also takes back ``reward_collision_forfeit`` of the net progress reward earned so far.
+    The progress term measures the geodesic goal distance with ``reward_progress_geodesic``;
+    the goal test is always on the straight-line distance.
     """
     x = robot[b, 0]
     y = robot[b, 1]
@@ -360,12 +377,15 @@ def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls,
         metrics[b, M_MIN_CLEAR] = clear
     wall_clear = _wall_clearance(x, y, walls, p[_RR])
     d = math.hypot(robot_goal[b, 0] - x, robot_goal[b, 1] - y)
-    r = p[_W_PROG] * (metrics[b, M_PREV_DIST] - d) - p[_W_TIME]
-    metrics[b, M_PREV_DIST] = d
+    d_prog = d
+    if p[_GEO] != 0.0:
+        d_prog = geodesic.goal_distance(x, y, robot_goal[b, 0], robot_goal[b, 1], nav_nodes, nav_dist[b], walls)
+    r = p[_W_PROG] * (metrics[b, M_PREV_DIST] - d_prog) - p[_W_TIME]
+    metrics[b, M_PREV_DIST] = d_prog
     steps[b] += 1
     if clear < 0.0 or wall_clear < 0.0:
         status[b] = COLLISION_PED if clear < 0.0 else COLLISION_WALL
-        r -= p[_W_COLL] + p[_W_FORFEIT] * p[_W_PROG] * (metrics[b, M_START_DIST] - d)
+        r -= p[_W_COLL] + p[_W_FORFEIT] * p[_W_PROG] * (metrics[b, M_START_PROG] - d_prog)
     elif d < p[_GOAL_R]:
         status[b] = GOAL
         r += p[_W_GOAL]
@@ -381,11 +401,11 @@ def _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls,
 @njit(cache=True, error_model="numpy")
 def _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                 steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt, flow_via,
-                flow_nvia, p, reference):
+                flow_nvia, nav_nodes, nav_dist, p, reference):
     _advance_robot(b, action, robot, metrics, p)
     _advance_peds(b, robot, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via, rng, metrics,
                   f_total, f_part, walls, flow_src, flow_tgt, flow_via, flow_nvia, p, reference)
-    _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, p)
+    _judge(b, robot, robot_goal, ped_pos, steps, metrics, status, reward, walls, nav_nodes, nav_dist, p)
 
 
 # ---- lidar and observation ------------------------------------------------------------------
@@ -519,11 +539,11 @@ def _observe_world(b, robot, robot_goal, lidar, obs, p):
 @njit(cache=True)
 def step_serial(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                 steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src, flow_tgt,
-                flow_via, flow_nvia, ray_cos, ray_sin, p):
+                flow_via, flow_nvia, nav_nodes, nav_dist, ray_cos, ray_sin, p):
     for b in range(robot.shape[0]):
         _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                     ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
-                    flow_via, flow_nvia, p, False)
+                    flow_via, flow_nvia, nav_nodes, nav_dist, p, False)
         _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, False)
         _observe_world(b, robot, robot_goal, lidar, obs, p)
 
@@ -531,11 +551,11 @@ def step_serial(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_targe
 @njit(cache=True, parallel=True)
 def step_parallel(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow, ped_via,
                   steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src, flow_tgt,
-                  flow_via, flow_nvia, ray_cos, ray_sin, p):
+                  flow_via, flow_nvia, nav_nodes, nav_dist, ray_cos, ray_sin, p):
     for b in prange(robot.shape[0]):
         _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                     ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
-                    flow_via, flow_nvia, p, False)
+                    flow_via, flow_nvia, nav_nodes, nav_dist, p, False)
         _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, False)
         _observe_world(b, robot, robot_goal, lidar, obs, p)
 
@@ -553,12 +573,12 @@ def observe(mask, robot, robot_goal, ped_pos, lidar, obs, walls, ray_cos, ray_si
 @njit(cache=True)
 def step_serial_reference(action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                           ped_via, steps, rng, metrics, status, reward, f_total, f_part, lidar, obs, walls, flow_src,
-                          flow_tgt, flow_via, flow_nvia, ray_cos, ray_sin, p):
+                          flow_tgt, flow_via, flow_nvia, nav_nodes, nav_dist, ray_cos, ray_sin, p):
     """``step_serial`` with the first-written social forces and LiDAR (every ray against every wall)."""
     for b in range(robot.shape[0]):
         _step_world(b, action, robot, robot_goal, ped_pos, ped_vel, ped_goal, ped_target, ped_vmax, ped_flow,
                     ped_via, steps, rng, metrics, status, reward, f_total, f_part, walls, flow_src, flow_tgt,
-                    flow_via, flow_nvia, p, True)
+                    flow_via, flow_nvia, nav_nodes, nav_dist, p, True)
         _lidar_world(b, robot, ped_pos, walls, ray_cos, ray_sin, lidar, p, True)
         _observe_world(b, robot, robot_goal, lidar, obs, p)
 

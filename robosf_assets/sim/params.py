@@ -104,6 +104,13 @@ class SimParams:
     more than the bonus plus the remaining progress a finished episode could still earn as
     soon as ``reward_collision > reward_goal + reward_progress * d0`` (the benchmark scenarios,
     ``docs/benchmark.md``). 0 (default): the plain progress term, today's behaviour."""
+    reward_progress_geodesic: float = 0.0
+    """Which goal distance ``d`` the progress term (and the forfeit's ``d0 - d``) measures:
+    0 (default) the straight line; 1 the geodesic one, the shortest way round the walls
+    (:mod:`robosf_assets.sim.geodesic`), as Habitat's PointNav reward, so that a wall between
+    start and goal (``detour``) leaves no local optimum of the potential in front of it.
+    Only the reward changes: the goal test, the observation's goal distance and the metrics
+    (``path_efficiency`` divides the straight-line start distance) stay Euclidean."""
 
     # --- scenario-level values, filled in from the scenario ---------------------------
     horizon: float = 250.0
@@ -117,6 +124,9 @@ class SimParams:
             raise ValueError(f"ped_aware_fraction must be in [0, 1], got {self.ped_aware_fraction}")
         if not 0.0 <= self.reward_collision_forfeit <= 1.0:
             raise ValueError(f"reward_collision_forfeit must be in [0, 1], got {self.reward_collision_forfeit}")
+        if self.reward_progress_geodesic not in (0.0, 1.0):
+            raise ValueError(f"reward_progress_geodesic must be 0 (Euclidean) or 1 (geodesic), "
+                             f"got {self.reward_progress_geodesic}")
 
     def replace(self, **changes: float) -> SimParams:
         """A copy with ``changes`` applied; unknown names raise ``TypeError``."""

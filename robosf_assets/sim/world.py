@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from robosf_assets.sim import kernels
+from robosf_assets.sim import geodesic, kernels
 from robosf_assets.sim.params import SimParams
 from robosf_assets.sim.scenario import Scenario
 
@@ -100,6 +100,13 @@ class BatchedWorld:
         self._start_rects = scenario.start_rects()
         self._goal_rects = scenario.goal_rects()
         self._flow_src, self._flow_tgt, self._flow_cum, self._flow_via, self._flow_nvia = scenario.flow_arrays()
+        if self.params.reward_progress_geodesic:
+            rr = self.params.robot_radius
+            self.nav_nodes, self.nav_edges = geodesic.build_nav_graph(self.walls, rr + geodesic.GEODESIC_MARGIN, rr)
+        else:  # an empty graph: the kernels skip the geodesic distance
+            self.nav_nodes, self.nav_edges = np.zeros((0, 2)), np.zeros((0, 0))
+        self.nav_dist = np.zeros((b, len(self.nav_nodes)))
+        """(B, N): each navigation node's geodesic distance to its world's goal, set at reset."""
         angles = np.arange(n_rays) * (2.0 * np.pi / n_rays)
         self._ray_cos = np.cos(angles)
         self._ray_sin = np.sin(angles)
@@ -119,7 +126,7 @@ class BatchedWorld:
             mask, self.robot, self.robot_goal, self.ped_pos, self.ped_vel, self.ped_goal, self.ped_target,
             self.ped_vmax, self.ped_flow, self.ped_via, self.steps, self.rng, self.metrics, self.status,
             self._start_rects, self._goal_rects, self._flow_src, self._flow_tgt, self._flow_cum,
-            self._flow_via, self._flow_nvia, self._p,
+            self._flow_via, self._flow_nvia, self.walls, self.nav_nodes, self.nav_edges, self.nav_dist, self._p,
         )
         kernels.observe(mask, self.robot, self.robot_goal, self.ped_pos, self.lidar, self.obs, self.walls,
                         self._ray_cos, self._ray_sin, self._p)
@@ -141,9 +148,16 @@ class BatchedWorld:
             actions, self.robot, self.robot_goal, self.ped_pos, self.ped_vel, self.ped_goal, self.ped_target,
             self.ped_vmax, self.ped_flow, self.ped_via, self.steps, self.rng, self.metrics, self.status,
             self.reward, self._f_total, self._f_part, self.lidar, self.obs, self.walls, self._flow_src,
-            self._flow_tgt, self._flow_via, self._flow_nvia, self._ray_cos, self._ray_sin, self._p,
+            self._flow_tgt, self._flow_via, self._flow_nvia, self.nav_nodes, self.nav_dist, self._ray_cos,
+            self._ray_sin, self._p,
         )
         return self.obs
+
+    @property
+    def progress_distance(self) -> np.ndarray:
+        """(B,): the goal distance the progress reward measured last (geodesic with
+        ``reward_progress_geodesic``, else the straight line)."""
+        return self.metrics[:, kernels.M_PREV_DIST]
 
     @property
     def robot_force(self) -> np.ndarray:
