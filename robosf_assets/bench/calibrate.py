@@ -112,6 +112,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         early_stop=args.early_stop,
         early_stop_margin=0.0,
         checkpoint_every_steps=args.checkpoint_every,
+        **({} if args.n_envs is None else {"n_envs": args.n_envs}),
         env_overrides=env_overrides,
         ppo=_pairs(args.ppo, "--ppo"),
         eval={"eval_every_steps": args.eval_every, "n_eval_episodes": args.eval_episodes},
@@ -182,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eval-episodes", type=int, default=100, help="fixed curve-evaluation episodes")
     p.add_argument("--early-stop", action=argparse.BooleanOptionalAction, default=True,
                    help="stop once the bar held 3 evaluations in a row (no margin)")
+    p.add_argument("--n-envs", type=int, default=None, help="training worlds (default: the full profile's)")
     p.add_argument("--checkpoint-every", type=int, default=250_000)
     p.add_argument("--give-up-at", type=int, default=None,
                    help="stop at this step if no evaluation has reached --give-up-below success")
