@@ -1,4 +1,10 @@
-"""Where artefacts go: the output tree as a resource, so tests and deployments can move it."""
+"""Where artefacts go: the output tree as a resource, so tests and deployments can move it.
+
+What assets hand each other is small: the typed references of :mod:`robosf_assets.refs`
+(frozen dataclasses of paths and a few facts), pickled by Dagster's default filesystem IO
+manager into the instance's storage directory. The artefacts themselves stay in the output
+tree; a reference only points at them.
+"""
 
 from pathlib import Path
 
