@@ -262,7 +262,7 @@ def observation_bounds(v: ValidationState, obs_space: Any) -> tuple[np.ndarray, 
     overrides = (v.manifest or {}).get("env_overrides")
     if isinstance(overrides, dict):
         try:
-            from robosf_assets.envs.config import EnvConfig
+            from robosf_assets.envs.env_config import EnvConfig
             from robosf_assets.envs.robot_env import observation_space
 
             cfg = EnvConfig.from_overrides(**overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from robosf_assets.envs.config import EnvConfig
+from robosf_assets.envs.env_config import EnvConfig
 from robosf_assets.envs.robot_env import RobotNavEnv
 from robosf_assets.envs.vec_env import RobotNavVecEnv
 from robosf_assets.sim.scenario import get_scenario

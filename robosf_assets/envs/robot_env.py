@@ -50,7 +50,7 @@ Episode End
 
 Arguments
     Make it with :func:`robosf_assets.envs.make_robot_env` (``scenario``, ``seed``,
-    ``**overrides``: see :class:`~robosf_assets.envs.config.EnvConfig`).
+    ``**overrides``: see :class:`~robosf_assets.envs.env_config.EnvConfig`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robosf_assets.envs.config import EnvConfig
+from robosf_assets.envs.env_config import EnvConfig
 from robosf_assets.sim import kernels
 from robosf_assets.sim.scenario import Scenario
 from robosf_assets.sim.world import BatchedWorld

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from robosf_assets.envs.config import EnvConfig
+from robosf_assets.envs.env_config import EnvConfig
 from robosf_assets.envs.robot_env import ACTION_SPACE, FrameStack, episode_info, observation_space
 from robosf_assets.sim import kernels
 from robosf_assets.sim.scenario import Scenario

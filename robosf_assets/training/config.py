@@ -41,7 +41,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from robosf_assets.envs.config import EnvConfig
+from robosf_assets.envs.env_config import EnvConfig
 from robosf_assets.envs.factory import list_scenarios
 from robosf_assets.training.profiles import ARM_EVAL, ARM_TIMESTEPS, PROFILES, arm_overrides
 
