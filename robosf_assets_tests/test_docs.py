@@ -9,7 +9,7 @@ import pytest
 from robosf_assets.defs.archival import ArchiveConfig
 from robosf_assets.defs.assets.datasets import DatasetConfig
 from robosf_assets.defs.assets.reports import ReportConfig
-from robosf_assets.defs.config import (
+from robosf_assets.defs.run_config import (
     ArmConfig,
     BCPolicyConfig,
     ExpertConfig,
@@ -115,7 +115,7 @@ CLAIMS = [
                          f"{n(F['finetune']['critic_warmup_steps'])} steps (the critic warm-up), so its evaluations "
                          f"at 0 to {n(F['finetune']['critic_warmup_steps'] - F['arm']['eval']['dense_eval_every_steps'])}"
                          " are the BC policy's"),
-    ("robosf_assets/defs/config.py", f"(quick {n(Q['arm']['total_timesteps'])}, full {n(F['arm']['total_timesteps'])} "
+    ("robosf_assets/defs/run_config.py", f"(quick {n(Q['arm']['total_timesteps'])}, full {n(F['arm']['total_timesteps'])} "
                                      "steps)"),
     ("robosf_assets/training/finetune.py", f"The warm-up is therefore {n(F['finetune']['critic_warmup_steps'])} steps "
                                            "in the full profile"),

@@ -9,7 +9,7 @@ One entry per profile (``quick``, ``full``), each with three sections:
 - ``finetune``: :class:`~robosf_assets.training.finetune.FinetuneConfig` fields.
 
 Everything that depends on the profile reads this table: ``profile_config`` and the
-arm/fine-tuning configs of the core, the Dagster configs (``robosf_assets.defs.config``),
+arm/fine-tuning configs of the core, the Dagster configs (``robosf_assets.defs.run_config``),
 and the tests that check the numbers README.md and docs/ quote (``test_docs.py``).
 Why each value is what it is: docs/configuration.md ("Profiles", "PPO settings and
 training throughput"); the history that is not there is in the comments below.

@@ -3,7 +3,7 @@
 The core models (``TrainConfig`` and its nested ``PPOHyperparams``, ``EvalSchedule``,
 ``PromotionBar``, ``ValidationSpec``; ``FinetuneConfig``; ``BCConfig``; the recording
 arguments of ``record_dataset``) are walked field by field: a field added there fails
-here until the Dagster layer (``robosf_assets/defs/config.py``) can set it.
+here until the Dagster layer (``robosf_assets/defs/run_config.py``) can set it.
 """
 
 import inspect
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from robosf_assets.datasets.record import record_dataset
 from robosf_assets.defs.assets.datasets import DatasetConfig
-from robosf_assets.defs.config import ArmConfig, BCPolicyConfig, ExpertConfig, FinetuneArmConfig, PPOSettings
+from robosf_assets.defs.run_config import ArmConfig, BCPolicyConfig, ExpertConfig, FinetuneArmConfig, PPOSettings
 from robosf_assets.training.bc import BCConfig
 from robosf_assets.training.config import DATASET_SEED_BASE, PPOHyperparams, TrainConfig
 from robosf_assets.training.finetune import FinetuneConfig

@@ -80,7 +80,7 @@ def test_dataset_checks_fail_honestly_on_a_too_small_dataset(instance, output):
 def test_materialising_again_after_a_kill_resumes_from_the_checkpoint(instance, output):
     """A run killed mid-training leaves checkpoints and no manifest; the next materialisation resumes."""
     from robosf_assets.artifacts import open_resumable_run_dir, release_run_dir
-    from robosf_assets.defs.config import ExpertConfig
+    from robosf_assets.defs.run_config import ExpertConfig
     from robosf_assets.training.ppo import train_ppo
 
     cfg = expert_config(min_success=0.0, max_collision=1.0)

@@ -10,7 +10,7 @@ import pytest
 from robosf_assets.artifacts import holds_run_dir, open_resumable_run_dir, release_run_dir
 from robosf_assets.comparison import ComparisonSettings, run_comparison
 from robosf_assets.defs.assets.reports import benchmark_summary, comparison_report
-from robosf_assets.defs.config import ArmConfig
+from robosf_assets.defs.run_config import ArmConfig
 from robosf_assets.defs.partitions import scenario_partitions, scenario_seed_partitions
 from robosf_assets.refs import ExpertRef, PolicyRef, ReportRef, StageRefused, SummaryRef
 from robosf_assets.training import expert as expert_stage

@@ -43,7 +43,7 @@ def test_train_config_refuses_overlapping_seeds_naming_both_ranges(fields, messa
 
 
 def test_the_dagster_expert_config_refuses_them_too():
-    from robosf_assets.defs.config import ExpertConfig
+    from robosf_assets.defs.run_config import ExpertConfig
 
     with pytest.raises(dg.Failure, match="validation seed 12's episodes .* overlap dataset episodes"):
         ExpertConfig(validation_seeds=[0, 1, 12]).train_config("crossing")

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from robosf_assets.defs.config import ExpertConfig
+from robosf_assets.defs.run_config import ExpertConfig
 from robosf_assets.defs.guards import TRAINING_POOL
 from robosf_assets.defs.metadata import png_markdown, rate_table, rate_text
 from robosf_assets.defs.partitions import scenario_partitions

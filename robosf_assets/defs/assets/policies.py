@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from robosf_assets.defs.config import ArmConfig, BCPolicyConfig, FinetuneArmConfig
+from robosf_assets.defs.run_config import ArmConfig, BCPolicyConfig, FinetuneArmConfig
 from robosf_assets.defs.guards import TRAINING_POOL, quarantined_message, refuse_unless_validated
 from robosf_assets.defs.metadata import png_markdown
 from robosf_assets.defs.partitions import by_scenario, scenario_and_seed, scenario_seed_partitions
