@@ -37,7 +37,7 @@ ROLLOUT = 256
 
 
 def tiny_expert_config():
-    from robosf_assets.training.config import TrainConfig
+    from robosf_assets.training.train_config import TrainConfig
 
     return TrainConfig.model_validate(
         {

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     from robosf_assets.artifacts import atomic_write_json, atomic_write_text
     from robosf_assets.logs import configure_logging
     from robosf_assets.sim.scenario import get_scenario
-    from robosf_assets.training.config import profile_config
+    from robosf_assets.training.train_config import profile_config
     from robosf_assets.training.ppo import train_ppo
 
     configure_logging()

@@ -1,7 +1,7 @@
 """How hard a scenario is, by fixed controllers: ``python -m robosf_assets.bench.difficulty``.
 
 For every scenario it plays fresh episodes (seeds from :data:`DIFFICULTY_SEED_BASE`, far
-from every training, curve-evaluation and validation seed of ``training/config.py``) with
+from every training, curve-evaluation and validation seed of ``training/train_config.py``) with
 three controllers and prints success, collision and timeout rates with 95% Wilson
 intervals:
 
@@ -34,7 +34,7 @@ import numpy as np
 from robosf_assets.envs import list_scenarios, make_vec_env
 from robosf_assets.envs.rollout import run_episodes
 from robosf_assets.envs.vec_env import RobotNavVecEnv
-from robosf_assets.training.config import VALIDATION_SEED_BASE, VALIDATION_SEED_STRIDE
+from robosf_assets.training.train_config import VALIDATION_SEED_BASE, VALIDATION_SEED_STRIDE
 
 DIFFICULTY_SEED_BASE = 9 * 10**9
 """First episode seed of the difficulty episodes. Training worlds use ``[0, 10**6)``, curve

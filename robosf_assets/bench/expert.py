@@ -17,7 +17,7 @@ import time
 from robosf_assets.artifacts import new_run_dir, output_root
 from robosf_assets.logs import configure_logging
 from robosf_assets.sim.scenario import DEFAULT_SCENARIOS
-from robosf_assets.training.config import profile_config
+from robosf_assets.training.train_config import profile_config
 from robosf_assets.training.expert import train_expert
 
 

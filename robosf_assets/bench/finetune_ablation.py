@@ -78,7 +78,7 @@ def _log(msg: str) -> None:
 
 def prepare_expert(work: Path, scenario: str) -> dict[str, Any]:
     """Train (or reuse) the quick-profile expert; return its summary."""
-    from robosf_assets.training.config import profile_config
+    from robosf_assets.training.train_config import profile_config
     from robosf_assets.training.expert import train_expert
 
     run_dir = work / "expert"
@@ -136,7 +136,7 @@ def arm_config(scenario: str, seed: int, steps: int, eval_every: int, eval_episo
     """The full profile's comparison-arm config, cut to ``steps`` with evaluations every
     ``eval_every`` steps on ``eval_episodes`` episodes (the learning rate follows the full
     arm's 1,998,848-step decay)."""
-    from robosf_assets.training.config import ARM_TIMESTEPS, profile_config
+    from robosf_assets.training.train_config import ARM_TIMESTEPS, profile_config
 
     return profile_config(
         "full", scenario, seed,

@@ -48,7 +48,7 @@ from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.robot_env import ACTION_SPACE, observation_space
 from robosf_assets.logs import configure_logging, get_logger
 from robosf_assets.threads import torch_threads as limited_threads
-from robosf_assets.training.config import TrainConfig, eval_episode_seeds, profile_config
+from robosf_assets.training.train_config import TrainConfig, eval_episode_seeds, profile_config
 from robosf_assets.training.evaluation import evaluate_policy_episodes
 
 log = get_logger("bench.ppo_throughput")

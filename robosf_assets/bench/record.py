@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("WARNING")
 
     from robosf_assets.datasets.record import record_dataset
-    from robosf_assets.training.config import DATASET_SEED_BASE
+    from robosf_assets.training.train_config import DATASET_SEED_BASE
     from robosf_assets.datasets.validate import validate_dataset
 
     overrides: dict = {}

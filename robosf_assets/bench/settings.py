@@ -46,7 +46,7 @@ from robosf_assets.benchmark.efficiency import (
     efficiency_ratio,
 )
 from robosf_assets.logs import configure_logging, get_logger
-from robosf_assets.training.config import PROFILES, TrainConfig, profile_config
+from robosf_assets.training.train_config import PROFILES, TrainConfig, profile_config
 from robosf_assets.training.curves import curve_threshold
 
 __all__ = [

@@ -71,7 +71,7 @@ from robosf_assets.envs.rollout import Episode, Policy, run_episodes, sb3_policy
 from robosf_assets.logs import get_logger
 from robosf_assets.refs import DatasetRef, ExpertRef, StageRefused
 from robosf_assets.threads import torch_threads as limit_torch_threads
-from robosf_assets.training.config import check_seed_range
+from robosf_assets.training.train_config import check_seed_range
 from robosf_assets.training.expert import verify_model
 
 __all__ = [
@@ -162,7 +162,7 @@ def _check_args(n_episodes: int, n_envs: int, source: Mapping[str, Any] | None, 
             "file (artifacts.sha256_file) so the dataset is auditable"
         )
     # demonstrations must not replay training, curve-evaluation, selection or validation
-    # episodes (training.config.SEED_RANGES)
+    # episodes (training.train_config.SEED_RANGES)
     check_seed_range(
         "dataset episodes",
         int(seed_base),
@@ -198,7 +198,7 @@ def record_dataset(
         the next ``iter-NNNN`` below it is claimed exclusively.
     :param n_episodes: episodes to record (the validation minimum is 200).
     :param seed_base: episode ``k`` is played on seed ``seed_base + k``; the seeds must lie
-        in the dataset range (``>= training.config.DATASET_SEED_BASE``, 3,000,000).
+        in the dataset range (``>= training.train_config.DATASET_SEED_BASE``, 3,000,000).
     :param n_envs: worlds stepped together. Changes no episode's seed or start, but a
         batched torch policy rounds its float32 actions differently per batch size, so
         the data can differ between ``n_envs`` values (module docstring).

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field, create_model
 
 from robosf_assets.training.bc import BCConfig
-from robosf_assets.training.config import PROFILES, PPOHyperparams, TrainConfig, arm_config, profile_config
+from robosf_assets.training.train_config import PROFILES, PPOHyperparams, TrainConfig, arm_config, profile_config
 from robosf_assets.training.finetune import FinetuneConfig
 
 DEFAULT_PROFILE_ENV = "ROBOSF_PROFILE"

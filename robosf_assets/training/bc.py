@@ -49,7 +49,7 @@ from robosf_assets.envs import make_vec_env
 from robosf_assets.logs import get_logger
 from robosf_assets.refs import BCPolicyRef, StageRefused, ValidatedDatasetRef
 from robosf_assets.threads import torch_threads
-from robosf_assets.training.config import TrainConfig, eval_episode_seeds
+from robosf_assets.training.train_config import TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
 from robosf_assets.training.ppo import build_ppo
 

@@ -59,7 +59,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from robosf_assets.artifacts import atomic_save, atomic_write_json, read_json
 from robosf_assets.logs import format_duration, get_logger
-from robosf_assets.training.config import TrainConfig, eval_episode_seeds
+from robosf_assets.training.train_config import TrainConfig, eval_episode_seeds
 from robosf_assets.training.curves import CURVE_NAME, CurveLog, top_rows, trailing_streak
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
 

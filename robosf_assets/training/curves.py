@@ -34,7 +34,7 @@ from robosf_assets.benchmark.efficiency import ThresholdResult, time_to_threshol
 from robosf_assets.logs import get_logger
 
 if TYPE_CHECKING:  # only for annotations: no import cycle, no config at import time
-    from robosf_assets.training.config import PromotionBar
+    from robosf_assets.training.train_config import PromotionBar
 
 __all__ = [
     "CURVE_NAME",

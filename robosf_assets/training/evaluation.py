@@ -20,7 +20,7 @@ from robosf_assets.envs import make_vec_env
 from robosf_assets.envs.rollout import Policy, run_episodes, sb3_policy
 from robosf_assets.envs.vec_env import RobotNavVecEnv
 from robosf_assets.logs import get_logger
-from robosf_assets.training.config import PromotionBar, TrainConfig, validation_episode_seeds
+from robosf_assets.training.train_config import PromotionBar, TrainConfig, validation_episode_seeds
 
 __all__ = [
     "as_policy",
@@ -183,7 +183,7 @@ def evaluate_multi_seed(
     :param policy_name: stored in every record.
     :param bootstrap_seed: seed of every bootstrap CI.
     :param seed_fn: ``(eval_seed, n) -> episode seeds``; default
-        :func:`~robosf_assets.training.config.validation_episode_seeds`.
+        :func:`~robosf_assets.training.train_config.validation_episode_seeds`.
     :return: ``{"scenario", "policy", "deterministic", "eval_seeds", "episodes_per_seed",
         "per_seed": {str(seed): {"n_episodes", "success", "collision"}},
         "pooled": {"n_episodes", "success", "collision", "metrics"}, "episodes": [records]}``;
@@ -295,7 +295,7 @@ def promotion_verdict(
 
     :param summary: :func:`evaluate_multi_seed`'s result, or a dict with ``success`` and
         ``collision`` rates (``rate_with_ci`` dicts or plain numbers).
-    :param bar: default :class:`~robosf_assets.training.config.PromotionBar` ().
+    :param bar: default :class:`~robosf_assets.training.train_config.PromotionBar` ().
     :return: ``{"passed", "success": {"value", "threshold", "margin", "passed", "ci",
         "wilson"}, "collision": {...}, "per_seed": {seed: {...}}, "failed_seeds", "message",
         "bar"}``.

@@ -37,7 +37,7 @@ from robosf_assets.benchmark.episodes import json_safe
 from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.logs import get_logger
 from robosf_assets.refs import ExpertRef
-from robosf_assets.training.config import TrainConfig, eval_episode_seeds, train_env_seeds
+from robosf_assets.training.train_config import TrainConfig, eval_episode_seeds, train_env_seeds
 from robosf_assets.training.evaluation import validate_policy
 from robosf_assets.training.ppo import TrainResult, train_ppo
 from robosf_assets.training.selection import select_policy

@@ -72,7 +72,7 @@ from robosf_assets.benchmark.plots import learning_curve_png
 from robosf_assets.logs import get_logger
 from robosf_assets.refs import BCPolicyRef, PolicyRef
 from robosf_assets.training.bc import load_policy_state, seed_partition
-from robosf_assets.training.config import TrainConfig
+from robosf_assets.training.train_config import TrainConfig
 from robosf_assets.training.profiles import CRITIC_WARMUP_STEPS, PROFILE_TABLE
 from robosf_assets.training.ppo import TrainResult, train_ppo
 

@@ -79,7 +79,7 @@ from robosf_assets.training.callbacks import (
     BEST_DIR, CHECKPOINT_DIR, Checkpoint, RunState, checkpoint_stem, checkpoints,
     latest_checkpoint, training_callbacks,
 )
-from robosf_assets.training.config import PromotionBar, TrainConfig
+from robosf_assets.training.train_config import PromotionBar, TrainConfig
 from robosf_assets.training.curves import (
     CURVE_NAME, CurveLog, bar_met, bar_score, best_row, curve_text, promotion_step, read_curve,
     top_rows, trailing_streak,

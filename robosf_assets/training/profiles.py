@@ -2,7 +2,7 @@
 
 One entry per profile (``quick``, ``full``), each with three sections:
 
-- ``expert``: :class:`~robosf_assets.training.config.TrainConfig` fields (nested models as
+- ``expert``: :class:`~robosf_assets.training.train_config.TrainConfig` fields (nested models as
   dicts) of the expert run, and the base every other stage of that profile starts from;
 - ``arm``: what the comparison arms (BC's architecture, fine-tuned and baseline PPO)
   change on top of ``expert``: their budget and their dense evaluation phase;

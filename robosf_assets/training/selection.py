@@ -15,7 +15,7 @@ What. Selection is split from nomination:
 2. *Pick* on a held-out selection set: each candidate plays the same
    ``validation.selection_episodes`` episodes (by default twice the validation episodes
    per seed: 200), seeded ``[1.9 * 10**6, 2 * 10**6)``
-   (:func:`~robosf_assets.training.config.selection_episode_seeds`), disjoint from the
+   (:func:`~robosf_assets.training.train_config.selection_episode_seeds`), disjoint from the
    training worlds, the curve episodes and the validation episodes; the candidate with the
    best worst-margin there wins (the earlier one on a tie).
 3. *Judge* the pick on the validation episodes (``validate_policy``), which neither step
@@ -50,7 +50,7 @@ from typing import Any
 
 from robosf_assets.artifacts import atomic_save, atomic_write_json
 from robosf_assets.logs import get_logger
-from robosf_assets.training.config import PromotionBar, TrainConfig, selection_episode_seeds
+from robosf_assets.training.train_config import PromotionBar, TrainConfig, selection_episode_seeds
 from robosf_assets.training.callbacks import BEST_DIR, checkpoint_stem
 from robosf_assets.training.curves import bar_score, top_rows
 from robosf_assets.training.ppo import TrainResult

@@ -78,7 +78,7 @@ def test_an_sb3_policy_records_the_same_bytes_for_the_same_n_envs(tmp_path):
     """What record.py promises for a batched torch policy: same n_envs, same bytes."""
     from robosf_assets.envs import make_vec_env
     from robosf_assets.envs.rollout import sb3_policy
-    from robosf_assets.training.config import TrainConfig
+    from robosf_assets.training.train_config import TrainConfig
     from robosf_assets.training.ppo import build_ppo
 
     cfg = TrainConfig(scenario=SCENARIO, n_envs=2, ppo={"n_steps": 64, "batch_size": 128, "net_arch": [16, 16]},

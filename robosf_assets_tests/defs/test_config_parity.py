@@ -15,7 +15,7 @@ from robosf_assets.datasets.record import record_dataset
 from robosf_assets.defs.assets.datasets import DatasetConfig
 from robosf_assets.defs.run_config import ArmConfig, BCPolicyConfig, ExpertConfig, FinetuneArmConfig, PPOSettings
 from robosf_assets.training.bc import BCConfig
-from robosf_assets.training.config import DATASET_SEED_BASE, PPOHyperparams, TrainConfig
+from robosf_assets.training.train_config import DATASET_SEED_BASE, PPOHyperparams, TrainConfig
 from robosf_assets.training.finetune import FinetuneConfig
 
 NOT_CONFIG = {

@@ -15,7 +15,7 @@ from robosf_assets.defs.partitions import scenario_partitions, scenario_seed_par
 from robosf_assets.refs import ExpertRef, PolicyRef, ReportRef, StageRefused, SummaryRef
 from robosf_assets.training import expert as expert_stage
 from robosf_assets.training import finetune
-from robosf_assets.training.config import TrainConfig
+from robosf_assets.training.train_config import TrainConfig
 from robosf_assets.training.ppo import TrainResult
 from robosf_assets_tests.defs.conftest import TINY_TRAINING
 

@@ -205,7 +205,7 @@ def test_the_dagster_definitions_load_with_a_broken_scenario_file(tmp_path):
 
 
 def test_a_config_naming_a_broken_scenario_gets_the_files_error(tmp_path, monkeypatch):
-    from robosf_assets.training.config import TrainConfig
+    from robosf_assets.training.train_config import TrainConfig
 
     (tmp_path / "walled.toml").write_text(
         USER_SCENARIO.replace('"plaza-small"', '"walled"').replace("goal = [[8, 8, 9, 9]]", "goal = [[9.5, 8, 10.5, 9]]"))

@@ -10,7 +10,7 @@ from robosf_assets.datasets.record import record_dataset
 from robosf_assets.datasets.validate import validate_dataset, write_integrity_report
 from robosf_assets.envs import make_vec_env
 from robosf_assets.training.bc import BCConfig, discounted_returns, load_policy_state, train_bc
-from robosf_assets.training.config import profile_config
+from robosf_assets.training.train_config import profile_config
 from robosf_assets.training.finetune import (
     CriticWarmup,
     FinetuneConfig,

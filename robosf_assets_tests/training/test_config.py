@@ -1,10 +1,10 @@
-"""Tests for robosf_assets.training.config: validation messages, profiles and seed ranges."""
+"""Tests for robosf_assets.training.train_config: validation messages, profiles and seed ranges."""
 
 import pytest
 from pydantic import ValidationError
 
 from robosf_assets.envs import list_scenarios
-from robosf_assets.training.config import (
+from robosf_assets.training.train_config import (
     ARM_EVAL,
     MAX_ENVS,
     MAX_TRAIN_SEED,
@@ -156,18 +156,18 @@ def test_a_longer_learning_rate_horizon_gives_the_longer_runs_rates_bit_for_bit(
 def test_one_profile_table_holds_every_per_profile_value() -> None:
     """PROFILES, ARM_TIMESTEPS, ARM_EVAL and CRITIC_WARMUP_STEPS are views of PROFILE_TABLE,
     and the arm and fine-tuning configs are built from it."""
-    from robosf_assets.training import config, finetune, profiles
-    from robosf_assets.training.config import arm_config
+    from robosf_assets.training import finetune, profiles, train_config
+    from robosf_assets.training.train_config import arm_config
     from robosf_assets.training.finetune import FinetuneConfig
 
     table = profiles.PROFILE_TABLE
     assert set(table) == {"quick", "full"}
     assert all(set(p) == {"expert", "arm", "finetune"} for p in table.values())
-    assert config.PROFILES is profiles.PROFILES and finetune.CRITIC_WARMUP_STEPS is profiles.CRITIC_WARMUP_STEPS
+    assert train_config.PROFILES is profiles.PROFILES and finetune.CRITIC_WARMUP_STEPS is profiles.CRITIC_WARMUP_STEPS
     for name, p in table.items():
-        assert config.PROFILES[name] is p["expert"]
-        assert config.ARM_TIMESTEPS[name] == p["arm"]["total_timesteps"]
-        assert config.ARM_EVAL[name] is p["arm"]["eval"]
+        assert train_config.PROFILES[name] is p["expert"]
+        assert train_config.ARM_TIMESTEPS[name] == p["arm"]["total_timesteps"]
+        assert train_config.ARM_EVAL[name] is p["arm"]["eval"]
         arm = arm_config(name, "bottleneck", 3)
         # the arm is the expert config with the arm section merged key by key
         expected = profile_config(name, "bottleneck", 3, early_stop=False, total_timesteps=p["arm"]["total_timesteps"],

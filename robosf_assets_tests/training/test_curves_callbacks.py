@@ -15,7 +15,7 @@ from robosf_assets.training.callbacks import (
     StopWhenBarHolds,
     training_callbacks,
 )
-from robosf_assets.training.config import TrainConfig
+from robosf_assets.training.train_config import TrainConfig
 from robosf_assets.training.curves import CURVE_NAME, CurveLog, curve_text, read_curve
 
 

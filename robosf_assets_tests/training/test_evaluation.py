@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from robosf_assets.benchmark.stats import rate_with_ci
-from robosf_assets.training.config import PromotionBar, TrainConfig, validation_episode_seeds
+from robosf_assets.training.train_config import PromotionBar, TrainConfig, validation_episode_seeds
 from robosf_assets.training.evaluation import (
     curve_point,
     evaluate_multi_seed,

@@ -9,7 +9,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from robosf_assets.envs import make_vec_env
-from robosf_assets.training.config import profile_config
+from robosf_assets.training.train_config import profile_config
 from robosf_assets.training.finetune import (
     ActorLearningRateRamp,
     BCAnchor,
@@ -201,7 +201,7 @@ def test_config_fields_are_validated() -> None:
 def test_every_finetune_and_selection_knob_is_documented() -> None:
     from pathlib import Path
 
-    from robosf_assets.training.config import ValidationSpec
+    from robosf_assets.training.train_config import ValidationSpec
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     for title, model, fields in (

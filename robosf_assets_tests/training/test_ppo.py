@@ -12,7 +12,7 @@ import torch
 from stable_baselines3 import PPO
 
 from robosf_assets.envs import make_vec_env
-from robosf_assets.training.config import PromotionBar, TrainConfig, eval_episode_seeds
+from robosf_assets.training.train_config import PromotionBar, TrainConfig, eval_episode_seeds
 from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
 from robosf_assets.training.ppo import (
     CHECKPOINT_DIR,

@@ -4,7 +4,7 @@
 import dagster as dg
 import pytest
 
-from robosf_assets.training.config import (
+from robosf_assets.training.train_config import (
     DATASET_SEED_BASE,
     SEED_RANGES,
     TrainConfig,

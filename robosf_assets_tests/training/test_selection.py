@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 
-from robosf_assets.training.config import (
+from robosf_assets.training.train_config import (
     SELECTION_SEED_BASE,
     PromotionBar,
     eval_episode_seeds,

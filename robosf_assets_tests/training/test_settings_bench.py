@@ -5,7 +5,7 @@ import json
 import pytest
 
 from robosf_assets.bench.settings import OLD_SETTINGS, arm_config, main, parse_settings, profile_settings
-from robosf_assets.training.config import PROFILES
+from robosf_assets.training.train_config import PROFILES
 
 
 def test_arms_come_from_names_json_and_files(tmp_path) -> None:
