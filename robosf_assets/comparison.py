@@ -25,9 +25,8 @@ from robosf_assets.artifacts import (
     read_json,
     write_manifest,
 )
-from robosf_assets.benchmark.report import compare, load_inputs_from_dirs, summary_markdown, write_report
-from robosf_assets.benchmark.summary import summary_markdown as summary_table
-from robosf_assets.benchmark.summary import summary_png, summary_rows
+from robosf_assets.benchmark.report import compare, load_inputs_from_dirs, verdict_markdown, write_report
+from robosf_assets.benchmark.summary import summary_markdown, summary_png, summary_rows
 from robosf_assets.logs import get_logger
 from robosf_assets.refs import ExpertRef, PolicyRef, ReportRef, StageRefused, SummaryRef
 
@@ -142,7 +141,7 @@ def run_comparison(
     ))
     ref = ReportRef(report_dir=out_dir, scenario=scenario, seeds=tuple(seeds),
                     target_met=bool(result["verdict"]["target_met"]))
-    return ComparisonOutcome(ref, result, summary_markdown(result), (out_dir / "success_curves.png").read_bytes(),
+    return ComparisonOutcome(ref, result, verdict_markdown(result), (out_dir / "success_curves.png").read_bytes(),
                              (out_dir / "time_to_threshold.png").read_bytes())
 
 
@@ -160,7 +159,7 @@ def run_summary(settings: ComparisonSettings, reports: Iterable[ReportRef], root
     if not by_scenario:
         raise StageRefused("no comparison_report has been materialised yet")
     rows = summary_rows({scenario: read_json(ref.report_json) for scenario, ref in by_scenario.items()})
-    table = summary_table(rows, settings.ratio_target)
+    table = summary_markdown(rows, settings.ratio_target)
     png = summary_png(rows, settings.ratio_target)
     started = time.time()
     out_dir = new_run_dir("reports", "summary", root=root)

@@ -52,7 +52,7 @@ from robosf_assets.benchmark.report_inputs import (
 from robosf_assets.benchmark.report_markdown import (
     RECOMPUTE_COMMAND,
     render_markdown,
-    summary_markdown,
+    verdict_markdown,
 )
 from robosf_assets.benchmark.report_plots import success_curves_png, time_to_threshold_png
 from robosf_assets.benchmark.report_result import SCHEMA_VERSION, result_dict
@@ -78,8 +78,8 @@ __all__ = [
     "render_markdown",
     "result_dict",
     "success_curves_png",
-    "summary_markdown",
     "time_to_threshold_png",
+    "verdict_markdown",
     "write_report",
 ]
 

@@ -11,7 +11,7 @@ from typing import Any
 from robosf_assets.benchmark.report_inputs import ARMS
 from robosf_assets.benchmark.report_result import STAT_LABEL
 
-__all__ = ["RECOMPUTE_COMMAND", "render_markdown", "summary_markdown"]
+__all__ = ["RECOMPUTE_COMMAND", "render_markdown", "verdict_markdown"]
 
 RECOMPUTE_COMMAND = "python -m robosf_assets.benchmark.recompute <report-dir>"
 """The documented command that recomputes a report from its saved curves."""
@@ -51,7 +51,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def summary_markdown(result: Mapping[str, Any]) -> str:
+def verdict_markdown(result: Mapping[str, Any]) -> str:
     """The verdict sentence and the per-arm summary table (for the Dagster UI too)."""
 
     def times(t: Mapping[str, Any], key: str) -> str:
@@ -206,7 +206,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"Arms: `finetuned` (PPO initialised from a BC policy) and `baseline` (PPO from "
         f"scratch), matched seeds {seeds}.",
         "",
-        summary_markdown(result),
+        verdict_markdown(result),
         f"Held time to threshold (the verdict's): {result['threshold']['held_definition']}. "
         f"{result['threshold']['k']} in a row: {result['threshold']['definition']}. "
         "Censored runs are shown as "
