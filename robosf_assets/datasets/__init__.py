@@ -1,4 +1,7 @@
-"""Expert trajectory datasets: record, load, validate, archive, play back.
+"""Expert trajectory datasets: record, load, validate, archive, play back; and the two
+dataset stages, :func:`run_trajectory_dataset` (record and check) and
+:func:`run_validated_dataset` (every check, then the integrity report), both given a
+:class:`DatasetSettings`.
 
 Layout and constants: :mod:`robosf_assets.datasets.schema`. Nothing here imports Dagster.
 Heavier modules (playback pulls matplotlib) are imported on first use of their names.
@@ -20,6 +23,9 @@ from robosf_assets.datasets.schema import (
 
 _LAZY = {
     "record_dataset": "record",
+    "run_trajectory_dataset": "record",
+    "DatasetSettings": "record",
+    "DatasetOutcome": "record",
     "load_trajectories": "load",
     "iter_episodes": "load",
     "dataset_status": "load",
@@ -32,6 +38,8 @@ _LAZY = {
     "check_size_cap": "validate",
     "check_episode_count": "validate",
     "IntegrityReport": "validate",
+    "run_validated_dataset": "validate",
+    "ValidationOutcome": "validate",
     "plan_rotation": "archive",
     "rotate": "archive",
     "rotation_run_key": "archive",
@@ -48,7 +56,10 @@ __all__ = [
     "STATUS_RECORDED",
     "STATUS_VALIDATED",
     "DatasetError",
+    "DatasetOutcome",
+    "DatasetSettings",
     "IntegrityReport",
+    "ValidationOutcome",
     "archive_iteration",
     "archive_root",
     "check_episode_count",
@@ -66,6 +77,8 @@ __all__ = [
     "restore_iteration",
     "rotate",
     "rotation_run_key",
+    "run_trajectory_dataset",
+    "run_validated_dataset",
     "scenario_dir",
     "validate_dataset",
     "write_integrity_report",
