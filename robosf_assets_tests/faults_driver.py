@@ -86,14 +86,14 @@ def _arm_point(point: str) -> None:
 
     if point.startswith("after:"):
         name = point.split(":", 1)[1]
-        real = atomic_files._commit  # every atomic write commits here
+        real = atomic_files.commit_temp_file  # every atomic write commits here
 
         def commit(tmp, path, overwrite):
             real(tmp, path, overwrite)
             if Path(path).name == name:
                 die()
 
-        atomic_files._commit = commit
+        atomic_files.commit_temp_file = commit
     elif point == "torn_curve":
         from robosf_assets.training.curves import CurveLog
 

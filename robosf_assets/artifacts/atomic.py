@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "commit_temp_file",
     "dumps_json",
     "fsync_dir",
     "is_temp_name",
@@ -126,8 +127,13 @@ def remove_temp_files(directory: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move a complete, fsynced temp file to ``path``."""
+def commit_temp_file(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move a complete, fsynced temp file to ``path``.
+
+    The one step every atomic write ends with, looked up at call time, so the fault tests
+    (``robosf_assets_tests/faults_driver.py``) can wrap it here; not re-exported by the
+    package, whose callers use the writers above it.
+    """
     if overwrite:
         os.replace(tmp, path)
     else:
@@ -192,7 +198,7 @@ def atomic_save(
                 f"give {path.name!r} that suffix."
             )
         _fsync_file(tmp)
-        _commit(tmp, path, overwrite)
+        commit_temp_file(tmp, path, overwrite)
     except BaseException:
         _remove_temps(path.parent, tmp_name)
         raise
