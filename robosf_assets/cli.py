@@ -105,8 +105,51 @@ def _summary_after(instance, context, extra: dict | None, backfill_id: str) -> s
     return bf.summary_dir_of(instance, run_id)
 
 
-def _report(outcome, started: float, backfill_id: str) -> None:
+def expert_plan(profile: str, scenarios: list[str], extra: dict | None) -> str:
+    """Where each scenario's expert will come from, said before the backfill starts."""
+    from robosf_assets.training.expert import default_expert_source, has_shipped_expert, shipped_experts_dir
+
+    source = ((extra or {}).get("expert_policy") or {}).get("expert_source") or default_expert_source(profile)
+    if source != "shipped":
+        return f"experts: trained here from scratch (expert_source {source})"
+    shipped = [s for s in scenarios if has_shipped_expert(s)]
+    trained = [s for s in scenarios if s not in shipped]
+    parts = []
+    if shipped:
+        parts.append(f"shipped for {', '.join(shipped)}: trained by the full profile, not here, and validated "
+                     f"again here ({shipped_experts_dir()})")
+    if trained:
+        parts.append(f"none shipped for {', '.join(trained)}: trained here from scratch")
+    return "experts: " + "; ".join(parts)
+
+
+def expert_sources(instance, backfill_id: str, scenarios: list[str]) -> dict[str, str]:
+    """Each scenario's ``expert_source`` metadata (shipped or trained) as this backfill
+    materialised its ``expert_policy``."""
+    import dagster as dg
+
+    from robosf_assets.defs import backfill as bf
+
+    run_ids = {r.run_id for r in bf.backfill_runs(instance, backfill_id)}
+    out = {}
+    for scenario in scenarios:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("expert_policy"), asset_partitions=[scenario]),
+            limit=1, ascending=False,
+        ).records
+        if records and records[0].run_id in run_ids:
+            value = records[0].asset_materialization.metadata.get("expert_source")
+            out[scenario] = str(value.value) if value is not None else "trained"
+    return out
+
+
+def _report(outcome, started: float, backfill_id: str, experts: dict[str, str] | None = None) -> None:
     lines = [f"\nBackfill {backfill_id} {outcome.status} after {time.time() - started:.0f} s ({outcome.runs} runs)."]
+    for scenario, source in (experts or {}).items():
+        lines.append(f"  {scenario}: expert {source}")
+    if any(s.startswith("shipped") for s in (experts or {}).values()):
+        lines.append("  (a shipped expert was trained by the full profile and ships with the repository; this run "
+                     "only validated it again)")
     for scenario, report_dir in outcome.reports.items():
         lines.append(f"  {scenario}: report {report_dir}/report.md")
     for scenario, why in outcome.stopped.items():
@@ -131,6 +174,7 @@ def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None
         slots = training_slots or default_training_slots()
         set_training_pool(instance, slots)
         _say(f"profile {profile}, scenarios {scenarios}, seeds {seeds}, training pool {slots}, instance {home}")
+        _say(expert_plan(profile, scenarios, extra))
         daemon = ensure_daemon(instance, home)
         try:
             with bf.graphql_context(instance) as context:
@@ -154,7 +198,7 @@ def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None
                 result = bf.outcome(instance, backfill_id, scenarios)
                 if result.summary_dir is None and result.reports:
                     result.summary_dir = _summary_after(instance, context, extra, backfill_id)
-            _report(result, started, backfill_id)
+            _report(result, started, backfill_id, expert_sources(instance, backfill_id, scenarios))
         finally:
             daemon.stop(instance)
     return 0 if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED") else 1

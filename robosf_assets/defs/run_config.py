@@ -119,6 +119,13 @@ class ExpertConfig(TrainingSettings):
         None, description="Held-out selection episodes per candidate (default 2 x validation episodes; 0: none)."
     )
     selection_candidates: int | None = Field(None, description="Best curve evaluations nominated for selection (3).")
+    expert_source: str | None = Field(
+        None,
+        description="Where the expert comes from: 'train' (PPO from scratch here) or 'shipped' (the full-profile "
+                    "expert the repository ships in robosf_assets/experts/<scenario>/, validated again here on "
+                    "fresh episodes against this bar; trains when none is shipped). Default: the profile's "
+                    "(quick: shipped, full: train).",
+    )
     scenario_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Fields changed for one scenario only, e.g. {'corridor': {'min_success': 0.95}}: a backfill "

@@ -71,7 +71,7 @@ def test_every_train_config_field_has_a_dagster_counterpart():
 @pytest.mark.parametrize("config", [ExpertConfig, ArmConfig, BCPolicyConfig, FinetuneArmConfig])
 def test_every_training_field_reaches_the_core_config(config):
     """No Dagster field is left out of the mapping (it would be a knob that does nothing)."""
-    own = {"profile", "ppo", "seed", "scenario_overrides"}
+    own = {"profile", "ppo", "seed", "scenario_overrides", "expert_source"}  # expert_source: run_expert's argument
     own |= set(getattr(config, "BC_FIELDS", {})) | set(getattr(config, "FINETUNE_FIELDS", ()))
     names = set(config.model_fields) - own
     paths = {k for k in config.CORE_PATHS if not k.startswith("ppo.")}
