@@ -34,6 +34,7 @@ import numpy as np
 from robosf_assets.envs import list_scenarios, make_vec_env
 from robosf_assets.envs.rollout import run_episodes
 from robosf_assets.envs.vec_env import RobotNavVecEnv
+from robosf_assets.sim import geodesic as nav_graph
 from robosf_assets.training.train_config import VALIDATION_SEED_BASE, VALIDATION_SEED_STRIDE
 
 DIFFICULTY_SEED_BASE = 9 * 10**9
@@ -52,7 +53,8 @@ WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, f
     # detour.toml spans x 4..12, y 8.5..10; the gaps are x 0..4 and 12..16.
     "detour": (((2.0, 4.5), (2.0, 11.5)), ((14.0, 4.5), (14.0, 11.5))),
 }
-"""Fixed paths round static obstacles, per scenario name (scenarios not listed: straight at the goal)."""
+"""Fixed paths round static obstacles, per scenario name (scenarios not listed follow the
+shortest way round their walls, :class:`ScriptedController` ``geodesic``)."""
 
 WAYPOINT_REACHED = 0.8
 """The scripted controller moves on to its next waypoint within this distance (m)."""
@@ -85,6 +87,12 @@ class RandomController:
         return self._rng.uniform(-1.0, 1.0, (obs.shape[0], 2))
 
 
+def _point_to_segment(px: float, py: float, x1: float, y1: float, x2: float, y2: float) -> float:
+    dx, dy = x2 - x1, y2 - y1
+    t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((px - x1) * dx + (py - y1) * dy) / (dx * dx + dy * dy)))
+    return math.hypot(px - x1 - t * dx, py - y1 - t * dy)
+
+
 class ScriptedController:
     """Drives at the goal, blind to pedestrians; reads the robot's pose from the env's world.
 
@@ -94,11 +102,17 @@ class ScriptedController:
     ``v_max * max(0, cos e)^2``, so it turns on the spot when facing away and drives flat out
     when aligned. A waypoint counts as passed within :data:`WAYPOINT_REACHED` m; the route
     (west or east) is picked at the episode start by which half of the arena the robot is in
-    (``x`` below or above the middle of the route's two x coordinates). It never reacts to
-    LiDAR or pedestrians.
+    (``x`` below or above the middle of the route's two x coordinates). A scenario with
+    interior walls and no fixed route follows the shortest way round the walls instead
+    (``geodesic=True``): its target is the goal when no wall is in the way, else the
+    visibility-graph node of :mod:`robosf_assets.sim.geodesic` (wall end points pushed out
+    by the robot's radius + 0.3 m) that minimises distance to it plus the node's shortest
+    distance to the goal, the same graph the geodesic progress reward uses. It never reacts
+    to LiDAR or pedestrians.
     """
 
-    def __init__(self, env: RobotNavVecEnv, waypoints: Sequence[Sequence[tuple[float, float]]] = ()) -> None:
+    def __init__(self, env: RobotNavVecEnv, waypoints: Sequence[Sequence[tuple[float, float]]] = (),
+                 geodesic: bool = False) -> None:
         self._env = env
         self._routes = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in waypoints]
         n = env.num_envs
@@ -106,12 +120,44 @@ class ScriptedController:
         self._next = np.zeros(n, dtype=np.int64)
         self._vmax = env.world.params.robot_max_speed
         self._wmax = env.world.params.robot_max_angular
+        self._walls = np.asarray(env.world.walls, dtype=np.float64)
+        self._nodes = np.zeros((0, 2))
+        if geodesic and not self._routes:
+            rr = env.world.params.robot_radius
+            self._nodes, self._edges = nav_graph.build_nav_graph(self._walls, rr + nav_graph.GEODESIC_MARGIN, rr)
+        self._node_dist = np.zeros((n, len(self._nodes)))
 
     def _start_episode(self, i: int, x: float) -> None:
         self._next[i] = 0
         if len(self._routes) >= 2:
             split = 0.5 * (self._routes[0][0, 0] + self._routes[1][0, 0])
             self._route[i] = 0 if x < split else 1
+        if len(self._nodes):
+            gx, gy = self._env.world.robot_goal[i]
+            nav_graph.node_goal_distances(float(gx), float(gy), self._nodes, self._edges, self._walls,
+                                          self._node_dist[i])
+
+    def _clear(self, ax: float, ay: float, bx: float, by: float) -> bool:
+        """Whether the robot's disc (plus 0.1 m) can slide from a to b without touching a wall."""
+        if nav_graph.segment_blocked(ax, ay, bx, by, self._walls):
+            return False
+        room = self._env.world.params.robot_radius + 0.1
+        for x1, y1, x2, y2 in self._walls:
+            if min(_point_to_segment(ax, ay, x1, y1, x2, y2), _point_to_segment(bx, by, x1, y1, x2, y2),
+                   _point_to_segment(x1, y1, ax, ay, bx, by), _point_to_segment(x2, y2, ax, ay, bx, by)) < room:
+                return False
+        return True
+
+    def _geodesic_target(self, i: int, x: float, y: float, gx: float, gy: float) -> tuple[float, float]:
+        if self._clear(x, y, gx, gy):
+            return gx, gy
+        best, target = math.inf, (gx, gy)
+        for k, (nx, ny) in enumerate(self._nodes):
+            if not nav_graph.segment_blocked(x, y, nx, ny, self._walls):
+                d = math.hypot(nx - x, ny - y) + self._node_dist[i, k]
+                if d < best:
+                    best, target = d, (nx, ny)
+        return target
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         world = self._env.world
@@ -127,6 +173,8 @@ class ScriptedController:
                     self._next[i] += 1
                 if self._next[i] < len(route):
                     tx, ty = route[self._next[i]]
+            elif len(self._nodes):
+                tx, ty = self._geodesic_target(i, x, y, float(tx), float(ty))
             err = math.atan2(ty - y, tx - x) - heading
             err = math.atan2(math.sin(err), math.cos(err))
             w = max(-self._wmax, min(self._wmax, 2.0 * err))
@@ -201,8 +249,9 @@ def measure(
     if controller == "random":
         policy = RandomController(0)
     else:
-        waypoints = () if controller == "straight_empty" else WAYPOINTS.get(scenario, ())
-        policy = ScriptedController(env, waypoints)
+        straight = controller == "straight_empty"
+        waypoints = () if straight else WAYPOINTS.get(scenario, ())
+        policy = ScriptedController(env, waypoints, geodesic=not straight)
     started = time.perf_counter()
     episodes = run_episodes(env, policy, difficulty_seeds(n_episodes))
     return _rates(scenario, controller, episodes, time.perf_counter() - started)

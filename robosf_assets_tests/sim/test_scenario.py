@@ -26,10 +26,11 @@ target = [8, 1, 9, 2]
 
 def test_defaults_are_registered_with_distinct_geometry():
     names = list_scenarios()
-    assert names[:3] == ["crossing", "corridor", "bottleneck"]
+    assert names[:3] == ["hallway", "square", "detour"]
+    assert {"crossing", "corridor", "bottleneck"} <= set(names[3:])  # the easy variants stay
     walls = {n: get_scenario(n).walls for n in names[:3]}
     assert len(set(walls.values())) == 3
-    for n in names[:3]:
+    for n in names:
         sc = get_scenario(n)
         assert sc.ped_count > 0 and sc.flows and sc.horizon > 0
 
@@ -171,7 +172,7 @@ def test_a_broken_file_is_reported_and_the_other_scenarios_keep_working(tmp_path
     (tmp_path / "walled.toml").write_text(
         USER_SCENARIO.replace('"plaza-small"', '"walled"').replace("goal = [[8, 8, 9, 9]]", "goal = [[9.5, 8, 10.5, 9]]"))
     monkeypatch.setenv("ROBOSF_SCENARIO_PATH", str(tmp_path))
-    assert list_scenarios() == ["crossing", "corridor", "bottleneck", "plaza-small"]
+    assert list_scenarios() == ["hallway", "square", "detour", "bottleneck", "corridor", "crossing", "plaza-small"]
     errors = {e.path.rsplit("/", 1)[-1]: e for e in scenario_load_errors()}
     assert sorted(errors) == ["broken.toml", "walled.toml"]
     assert "not valid TOML" in errors["broken.toml"].message and errors["walled.toml"].name == "walled"
