@@ -85,7 +85,7 @@ CLAIMS = [
     ("docs/configuration.md", "`full`: the budget that trains real experts (up to {} steps, {} evaluation episodes "
                               "every {} steps, early stop once the bar holds for 3 evaluations in a row with a {:.2f} "
                               "margin (success >= {}, collision <= {}), validation on {} seeds x {} fresh episodes); "
-                              "each comparison arm {} steps ({} whole rollouts, the most that fit in 3,000,000).".format(
+                              "each comparison arm {} steps ({} whole rollouts, the most that fit in 2,000,000).".format(
                                   n(FE["total_timesteps"]), FE["eval"]["n_eval_episodes"],
                                   n(FE["eval"]["eval_every_steps"]), FE["early_stop_margin"], *bar(FE, 1),
                                   len(FE["validation"]["eval_seeds"]), FE["validation"]["episodes_per_seed"],

@@ -201,7 +201,7 @@ def test_the_dagster_definitions_load_with_a_broken_scenario_file(tmp_path):
             "print(scenario_partitions.get_partition_keys(), [x.path for x in e])")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "['crossing', 'corridor', 'bottleneck', 'plaza-small']" in proc.stdout
+    assert "['hallway', 'square', 'detour', 'bottleneck', 'corridor', 'crossing', 'plaza-small']" in proc.stdout
     assert "broken.toml" in proc.stdout and "broken.toml" in proc.stderr  # listed and logged as a warning
 
 
