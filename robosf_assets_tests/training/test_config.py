@@ -174,7 +174,7 @@ def test_one_profile_table_holds_every_per_profile_value() -> None:
         arm = arm_config(name, "bottleneck", 3)
         # the arm is the expert config with the arm section merged key by key
         expected = profile_config(name, "bottleneck", 3, early_stop=False, total_timesteps=p["arm"]["total_timesteps"],
-                                  eval=p["arm"]["eval"])
+                                  eval=p["arm"]["eval"], promotion=p["arm"]["promotion"])
         assert arm == expected and not arm.early_stop
         assert arm.eval.n_eval_envs == p["expert"]["eval"]["n_eval_envs"]  # kept from the expert
         assert arm.total_timesteps % arm.rollout_size == 0
