@@ -75,6 +75,7 @@ from robosf_assets.artifacts import (
 from robosf_assets.envs import make_vec_env
 from robosf_assets.logs import format_duration, get_logger
 from robosf_assets.threads import torch_threads
+from robosf_assets.training.device import resolve_device
 from robosf_assets.training.callbacks import (
     BEST_DIR, CHECKPOINT_DIR, Checkpoint, RunState, checkpoint_stem, checkpoints,
     latest_checkpoint, training_callbacks,
@@ -183,30 +184,6 @@ def learning_rate_schedule(
     """A constant rate, or a linear decay to ``end`` over the run, or over ``horizon`` steps
     of which the run's ``total`` are taken (SB3 calls it with the progress remaining)."""
     return start if end is None else LinearSchedule(start, end, total, horizon)
-
-
-GPU_MIN_BATCH = 8192
-"""``device="auto"`` trains on CUDA only from this minibatch size up (:func:`resolve_device`)."""
-
-
-def resolve_device(requested: str, batch_size: int, cuda_available: bool | None = None) -> str:
-    """The torch device a run trains on: ``requested`` unless it is ``"auto"``.
-
-    ``"auto"`` means CUDA when a CUDA device is present *and* the minibatch has at least
-    :data:`GPU_MIN_BATCH` samples, else the CPU. PPO with small MLP policies (ours: 128x128,
-    minibatches of 1,024) spends its time in the simulator and in per-step policy calls of a
-    few dozen observations, where the host-device copies cost more than the GPU saves
-    (Stable-Baselines3's docs: PPO "is meant to be run primarily on the CPU" unless the
-    policy is a CNN); large minibatches are where the GPU's throughput pays. The threshold
-    is a documented judgement, not a measurement on this project's GPU runs (none were
-    available): ``python -m robosf_assets.bench.ppo_throughput --devices cpu cuda`` measures
-    both side by side where a GPU is present.
-    """
-    if requested != "auto":
-        return requested
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    return "cuda" if cuda_available and batch_size >= GPU_MIN_BATCH else "cpu"
 
 
 def build_ppo(

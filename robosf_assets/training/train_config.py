@@ -320,7 +320,7 @@ class TrainConfig(_Model):
         "auto",
         description=(
             "torch device: auto (CUDA when present and the minibatch is large enough to pay, "
-            "training.ppo.resolve_device), cpu, cuda, cuda:N."
+            "training.device.resolve_device), cpu, cuda, cuda:N."
         ),
     )
     torch_threads: int = Field(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from robosf_assets.training.ppo import GPU_MIN_BATCH, resolve_device
+from robosf_assets.training.device import GPU_MIN_BATCH, resolve_device
 
 
 @pytest.mark.parametrize(
