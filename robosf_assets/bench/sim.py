@@ -109,16 +109,17 @@ def phase_times(scenario: str, n_envs: int, n_rays: int, n_peds: int | None = No
     step = _stepper(w)
     for a in np.random.default_rng(1).uniform(-1, 1, (50, n_envs, 2)):  # a state with moving crowds
         step(a)
+    state, crowd, scratch, out, layout, flows = w.groups
+    p = w.params.to_array()
     fns = {
         f"{phase}_{version}": fn
         for version, ref in (("new", False), ("old", True))
         for phase, fn in (
             ("peds", lambda ref=ref: kernels.peds_only(
-                w.robot, w.ped_pos, w.ped_vel, w.ped_goal, w.ped_target, w.ped_vmax, w.ped_flow, w.ped_via, w.rng,
-                w.metrics, w._f_total, w._f_part, w.walls, w._flow_src, w._flow_tgt, w._flow_via, w._flow_nvia,
-                w._p, ref)),
+                state.robot, *crowd, state.rng, state.metrics, scratch.f_total, scratch.f_part, layout.walls,
+                flows.flow_src, flows.flow_tgt, flows.flow_via, flows.flow_nvia, p, ref)),
             ("lidar", lambda ref=ref: kernels.lidar_only(
-                w.robot, w.ped_pos, w.walls, w._ray_cos, w._ray_sin, w.lidar, w._p, ref)),
+                state.robot, crowd.ped_pos, layout.walls, layout.ray_cos, layout.ray_sin, out.lidar, p, ref)),
         )
     }
     times: dict[str, list[float]] = {name: [] for name in fns}

@@ -110,6 +110,25 @@ class BatchedWorld:
         angles = np.arange(n_rays) * (2.0 * np.pi / n_rays)
         self._ray_cos = np.cos(angles)
         self._ray_sin = np.sin(angles)
+        # the kernels' argument groups over the buffers above (which are only ever written in
+        # place), as named tuples for readers and as the plain tuples the kernels take
+        self.groups = (
+            kernels.WorldState(robot=self.robot, robot_goal=self.robot_goal, steps=self.steps, rng=self.rng,
+                               metrics=self.metrics, status=self.status, nav_dist=self.nav_dist),
+            kernels.Crowd(ped_pos=self.ped_pos, ped_vel=self.ped_vel, ped_goal=self.ped_goal,
+                          ped_target=self.ped_target, ped_vmax=self.ped_vmax, ped_flow=self.ped_flow,
+                          ped_via=self.ped_via),
+            kernels.Scratch(f_total=self._f_total, f_part=self._f_part),
+            kernels.Outputs(reward=self.reward, lidar=self.lidar, obs=self.obs),
+            kernels.Layout(walls=self.walls, start_rects=self._start_rects, goal_rects=self._goal_rects,
+                           nav_nodes=self.nav_nodes, nav_edges=self.nav_edges, ray_cos=self._ray_cos,
+                           ray_sin=self._ray_sin),
+            kernels.Flows(flow_src=self._flow_src, flow_tgt=self._flow_tgt, flow_cum=self._flow_cum,
+                          flow_via=self._flow_via, flow_nvia=self._flow_nvia),
+        )
+        """``(WorldState, Crowd, Scratch, Outputs, Layout, Flows)``, see ``kernels``."""
+        self._world_t, self._crowd_t, self._scratch_t, self._out_t, self._layout_t, self._flows_t = map(
+            tuple, self.groups)
         for i, s in enumerate(seeds):
             self.seed_world(i, s)
 
@@ -122,14 +141,8 @@ class BatchedWorld:
         """Start new episodes in the masked worlds (all by default); returns ``obs`` (B, D)."""
         if mask is None:
             mask = np.ones(self.n_worlds, dtype=bool)
-        kernels.reset_worlds(
-            mask, self.robot, self.robot_goal, self.ped_pos, self.ped_vel, self.ped_goal, self.ped_target,
-            self.ped_vmax, self.ped_flow, self.ped_via, self.steps, self.rng, self.metrics, self.status,
-            self._start_rects, self._goal_rects, self._flow_src, self._flow_tgt, self._flow_cum,
-            self._flow_via, self._flow_nvia, self.walls, self.nav_nodes, self.nav_edges, self.nav_dist, self._p,
-        )
-        kernels.observe(mask, self.robot, self.robot_goal, self.ped_pos, self.lidar, self.obs, self.walls,
-                        self._ray_cos, self._ray_sin, self._p)
+        kernels.reset_worlds(mask, self._world_t, self._crowd_t, self._layout_t, self._flows_t, self._p)
+        kernels.observe(mask, self._world_t, self._crowd_t, self._out_t, self._layout_t, self._p)
         return self.obs
 
     # ---- stepping ----------------------------------------------------------------------------
@@ -144,13 +157,8 @@ class BatchedWorld:
             kernel = kernels.step_serial_reference
         else:
             kernel = kernels.step_parallel if self.parallel else kernels.step_serial
-        kernel(
-            actions, self.robot, self.robot_goal, self.ped_pos, self.ped_vel, self.ped_goal, self.ped_target,
-            self.ped_vmax, self.ped_flow, self.ped_via, self.steps, self.rng, self.metrics, self.status,
-            self.reward, self._f_total, self._f_part, self.lidar, self.obs, self.walls, self._flow_src,
-            self._flow_tgt, self._flow_via, self._flow_nvia, self.nav_nodes, self.nav_dist, self._ray_cos,
-            self._ray_sin, self._p,
-        )
+        kernel(actions, self._world_t, self._crowd_t, self._scratch_t, self._out_t, self._layout_t, self._flows_t,
+               self._p)
         return self.obs
 
     @property

@@ -124,8 +124,8 @@ def test_lidar_gives_the_reference_bytes(name):
         w.robot[6:12, :2] = w.ped_pos[6:12, 0] + rng.uniform(-0.3, 0.3, (6, 2))  # inside a pedestrian
         fast = np.zeros_like(w.lidar)
         ref = np.zeros_like(w.lidar)
-        kernels.lidar_only(w.robot, w.ped_pos, w.walls, w._ray_cos, w._ray_sin, fast, w._p, False)
-        kernels.lidar_only(w.robot, w.ped_pos, w.walls, w._ray_cos, w._ray_sin, ref, w._p, True)
+        kernels.lidar_only(w.robot, w.ped_pos, w.walls, w.groups[4].ray_cos, w.groups[4].ray_sin, fast, w.params.to_array(), False)
+        kernels.lidar_only(w.robot, w.ped_pos, w.walls, w.groups[4].ray_cos, w.groups[4].ray_sin, ref, w.params.to_array(), True)
         assert fast.tobytes() == ref.tobytes()
         assert (ref < w.params.lidar_range).mean() > 0.2
 

@@ -87,8 +87,9 @@ def test_lidar_sees_walls_and_pedestrians_at_the_right_range():
     ped = np.array([[[3.0, 0.1]]])
     lidar = np.zeros((1, 8))
     obs = np.zeros((1, 13), dtype=np.float32)
-    kernels.observe(np.ones(1, bool), world_p.robot, world_p.robot_goal, ped, lidar, obs, world_p.walls,
-                    world_p._ray_cos, world_p._ray_sin, world_p._p)
+    state, crowd, _, out, layout, _ = world_p.groups
+    kernels.observe(np.ones(1, bool), tuple(state), tuple(crowd._replace(ped_pos=ped)),
+                    tuple(out._replace(lidar=lidar, obs=obs)), tuple(layout), world_p.params.to_array())
     expected = 3.0 - math.sqrt(0.35**2 - 0.1**2)
     assert lidar[0, 0] == pytest.approx(expected)
     assert obs[0, 0] == pytest.approx(expected / world_p.params.lidar_range)
