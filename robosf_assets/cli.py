@@ -175,6 +175,10 @@ def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None
         set_training_pool(instance, slots)
         _say(f"profile {profile}, scenarios {scenarios}, seeds {seeds}, training pool {slots}, instance {home}")
         _say(expert_plan(profile, scenarios, extra))
+        from robosf_assets.sim.scenario import scenario_load_errors
+
+        for err in scenario_load_errors():  # not partitions: say so, the run goes on without them
+            _say(f"scenario file skipped: {err.message}")
         daemon = ensure_daemon(instance, home)
         try:
             with bf.graphql_context(instance) as context:
