@@ -180,6 +180,7 @@ def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None
         for err in scenario_load_errors():  # not partitions: say so, the run goes on without them
             _say(f"scenario file skipped: {err.message}")
         daemon = ensure_daemon(instance, home)
+        backfill_id: str | None = None
         try:
             with bf.graphql_context(instance) as context:
                 title = f"{profile}: {', '.join(scenarios)} x seeds {', '.join(map(str, seeds))}"
@@ -204,6 +205,16 @@ def run(scenarios: list[str], seeds: list[int], profile: str, extra: dict | None
                     result.summary_dir = _summary_after(instance, context, extra, backfill_id)
             _report(result, started, backfill_id, expert_sources(instance, backfill_id, scenarios))
         finally:
+            if daemon.proc is not None:
+                # the daemon dies with this process: keep it while another command's backfill
+                # still needs it (a second `cli pipeline` on the same instance found it running)
+                while others := bf.backfills_in_progress(instance, backfill_id):
+                    _say(f"keeping dagster-daemon for backfill(s) {', '.join(others)} still in progress; "
+                         "Ctrl-C stops it")
+                    try:
+                        time.sleep(30)
+                    except KeyboardInterrupt:
+                        break
             daemon.stop(instance)
     return 0 if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED") else 1
 

@@ -198,6 +198,12 @@ def stage_counts(runs: Sequence[dg.DagsterRun]) -> dict[str, Counter]:
     return counts
 
 
+def backfills_in_progress(instance: dg.DagsterInstance, except_id: str | None = None) -> list[str]:
+    """Ids of the instance's backfills that are not done (the daemon still has work for them)."""
+    return [b.backfill_id for b in instance.get_backfills(limit=100)
+            if b.status not in DONE and b.backfill_id != except_id]
+
+
 def add_skipped(counts: dict[str, Counter], backfill, runs: Sequence[dg.DagsterRun]) -> dict[str, Counter]:
     """Count as ``skipped`` the partitions the backfill marked failed without launching them
     (downstream of a failed run)."""
