@@ -127,13 +127,17 @@ def test_ctrl_c_cancels_the_backfill(tmp_path):
            "PYTHONUNBUFFERED": "1"}
     config = tmp_path / "slow.json"
     stage = tiny_stage_config()
-    stage["expert_policy"]["total_timesteps"] = 200_000  # still training when Ctrl-C comes
+    # still training when Ctrl-C comes: no early stop (the tiny bar, 0.00 / 1.00, holds at once)
+    stage["expert_policy"].update(total_timesteps=200_000, early_stop=False)
     config.write_text(json.dumps(stage))
     log = tmp_path / "cli.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "robosf_assets.cli", "pipeline", "--scenario", "crossing",
                                  "--seeds", "0", "--config", str(config)], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                # a suite started in the background inherits SIGINT ignored, and
+                                # Python then installs no KeyboardInterrupt handler: restore it
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while "1 running" not in log.read_text(errors="replace"):

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m robosf_assets.benchmark.recompute <report-dir>
+    python -m robosf_assets.benchmark.recompute <report-dir> [--runs-root <dir>]
 
 Reads ``<report-dir>/report.json``, takes its ``inputs`` block (run directories of every
 curve, thresholds, statistic, bootstrap resamples and seed), re-reads each run's
@@ -11,6 +11,9 @@ every value of the result with the stored one: both times to threshold (k in a r
 reached and held) per run, their per-arm statistics and CIs, both ratios, the verdict,
 the step countings and the curves' bands. It also checks that ``report.md`` is the
 rendering of ``report.json``, and notes curves whose checksum changed since the report.
+``--runs-root`` reads the curves from a copy of the run directories instead of the paths
+the report recorded: run ``<output>/<stage>/<partition>/<run-id>`` is looked up as
+``<runs-root>/<stage>/<partition>/<run-id>`` (how docs/results/full commits them).
 
 Exit status: 0 every value matches; 1 some differ (each is listed); 2 the report cannot
 be recomputed (no report.json, no recorded run directories, a curve missing).
@@ -124,17 +127,26 @@ def _load_report(report_dir: Path) -> dict[str, Any]:
     return report
 
 
-def recompute_report(report_dir: str | Path) -> RecomputeOutcome:
+def _relocated(run_dir: Path, runs_root: Path | None) -> Path:
+    if runs_root is None:
+        return run_dir
+    return runs_root / run_dir.parent.parent.name / run_dir.parent.name / run_dir.name
+
+
+def recompute_report(report_dir: str | Path, runs_root: str | Path | None = None) -> RecomputeOutcome:
     """Recompute ``report_dir``'s report from its curves and compare it with the stored one.
 
     :param report_dir: a directory written by :func:`~robosf_assets.benchmark.report.write_report`.
+    :param runs_root: where copies of the run directories live (see the module docstring);
+        None reads the recorded paths.
     :return: the :class:`RecomputeOutcome`.
     :raises CannotRecompute: when the report or a curve it names is missing.
     """
     report_dir = Path(report_dir)
     report = _load_report(report_dir)
     inp = report["inputs"]
-    dirs = {arm: {int(s): Path(d) for s, d in inp["run_dirs"][arm].items()} for arm in ARMS}
+    root = None if runs_root is None else Path(runs_root)
+    dirs = {arm: {int(s): _relocated(Path(d), root) for s, d in inp["run_dirs"][arm].items()} for arm in ARMS}
     outcome = RecomputeOutcome()
     for arm in ARMS:
         for seed, run_dir in sorted(dirs[arm].items()):
@@ -166,9 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Recompute a comparison report from its saved curves and check it.",
     )
     parser.add_argument("report_dir", type=Path, help="directory holding report.json")
+    parser.add_argument("--runs-root", type=Path, default=None,
+                        help="copies of the run directories, as <stage>/<partition>/<run-id>")
     args = parser.parse_args(argv)
     try:
-        outcome = recompute_report(args.report_dir)
+        outcome = recompute_report(args.report_dir, args.runs_root)
     except (CannotRecompute, FileNotFoundError, ValueError) as err:
         print(f"cannot recompute {args.report_dir}: {err}")
         return 2

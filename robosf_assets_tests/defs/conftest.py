@@ -32,6 +32,8 @@ def expert_config(**changes):
         **TINY_TRAINING,
         "validation_seeds": [0, 1, 2],
         "validation_episodes_per_seed": 4,
+        # tiny experts are trained, never the shipped ones (robosf_assets/experts/)
+        "expert_source": "train",
     }
     cfg.update(changes)
     return cfg
