@@ -35,6 +35,7 @@ from robosf_assets.envs import list_scenarios, make_vec_env
 from robosf_assets.envs.rollout import run_episodes
 from robosf_assets.envs.vec_env import RobotNavVecEnv
 from robosf_assets.sim import geodesic as nav_graph
+from robosf_assets.sim.scenario_checks import segment_distance
 from robosf_assets.training.train_config import VALIDATION_SEED_BASE, VALIDATION_SEED_STRIDE
 
 DIFFICULTY_SEED_BASE = 9 * 10**9
@@ -87,12 +88,6 @@ class RandomController:
         return self._rng.uniform(-1.0, 1.0, (obs.shape[0], 2))
 
 
-def _point_to_segment(px: float, py: float, x1: float, y1: float, x2: float, y2: float) -> float:
-    dx, dy = x2 - x1, y2 - y1
-    t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((px - x1) * dx + (py - y1) * dy) / (dx * dx + dy * dy)))
-    return math.hypot(px - x1 - t * dx, py - y1 - t * dy)
-
-
 class ScriptedController:
     """Drives at the goal, blind to pedestrians; reads the robot's pose from the env's world.
 
@@ -142,11 +137,7 @@ class ScriptedController:
         if nav_graph.segment_blocked(ax, ay, bx, by, self._walls):
             return False
         room = self._env.world.params.robot_radius + 0.1
-        for x1, y1, x2, y2 in self._walls:
-            if min(_point_to_segment(ax, ay, x1, y1, x2, y2), _point_to_segment(bx, by, x1, y1, x2, y2),
-                   _point_to_segment(x1, y1, ax, ay, bx, by), _point_to_segment(x2, y2, ax, ay, bx, by)) < room:
-                return False
-        return True
+        return all(segment_distance((ax, ay, bx, by), wall) >= room for wall in self._walls)
 
     def _geodesic_target(self, i: int, x: float, y: float, gx: float, gy: float) -> tuple[float, float]:
         if self._clear(x, y, gx, gy):

@@ -32,6 +32,8 @@ import math
 import numpy as np
 from numba import njit
 
+from robosf_assets.sim.scenario_checks import point_segment_distance
+
 __all__ = ["GEODESIC_MARGIN", "build_nav_graph", "geodesic_distance", "goal_distance", "node_goal_distances",
            "segment_blocked"]
 
@@ -121,13 +123,6 @@ def goal_distance(x, y, gx, gy, nodes, node_dist, walls):
     return best if best < np.inf else d
 
 
-def _point_segment_distance(px: float, py: float, w: np.ndarray) -> float:
-    ex, ey = w[2] - w[0], w[3] - w[1]
-    l2 = ex * ex + ey * ey
-    t = 0.0 if l2 <= 0.0 else min(1.0, max(0.0, ((px - w[0]) * ex + (py - w[1]) * ey) / l2))
-    return math.hypot(px - (w[0] + t * ex), py - (w[1] + t * ey))
-
-
 def build_nav_graph(walls: np.ndarray, clearance: float, keep_out: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``(N, 2)`` and edge lengths ``(N, N)`` (inf: not visible) of the visibility graph.
 
@@ -162,7 +157,7 @@ def build_nav_graph(walls: np.ndarray, clearance: float, keep_out: float) -> tup
         nx, ny = px - clearance * sx / norm, py - clearance * sy / norm
         if not (xmin <= nx <= xmax and ymin <= ny <= ymax):
             continue
-        if min(_point_segment_distance(nx, ny, w) for w in walls) < keep_out:
+        if min(point_segment_distance(nx, ny, w) for w in walls) < keep_out:
             continue
         nodes.append((nx, ny))
     node_arr = np.array(nodes, dtype=np.float64).reshape(-1, 2)

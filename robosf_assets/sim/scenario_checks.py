@@ -20,7 +20,7 @@ from robosf_assets.sim.params import SimParams
 if TYPE_CHECKING:
     from robosf_assets.sim.scenario import Scenario
 
-__all__ = ["ScenarioError", "check_geometry"]
+__all__ = ["ScenarioError", "check_geometry", "point_segment_distance", "segment_distance"]
 
 
 class ScenarioError(ValueError):
@@ -31,7 +31,8 @@ _GRID_STEP = 0.1  # m, reachability grid (coarser for arenas over 100 m across)
 _GRID_CELLS = 1000  # cells per side at most
 
 
-def _point_segment_distance(px: float, py: float, seg) -> float:
+def point_segment_distance(px: float, py: float, seg) -> float:
+    """Distance (m) from the point to the segment ``seg = (x1, y1, x2, y2)``."""
     x1, y1, x2, y2 = seg
     dx, dy = x2 - x1, y2 - y1
     length2 = dx * dx + dy * dy
@@ -48,14 +49,15 @@ def _segments_cross(a, b) -> bool:
     return d1 * d2 < 0 and d3 * d4 < 0
 
 
-def _segment_distance(a, b) -> float:
+def segment_distance(a, b) -> float:
+    """Distance (m) between two segments ``(x1, y1, x2, y2)``; 0 when they cross."""
     if _segments_cross(a, b):
         return 0.0
     return min(
-        _point_segment_distance(a[0], a[1], b),
-        _point_segment_distance(a[2], a[3], b),
-        _point_segment_distance(b[0], b[1], a),
-        _point_segment_distance(b[2], b[3], a),
+        point_segment_distance(a[0], a[1], b),
+        point_segment_distance(a[2], a[3], b),
+        point_segment_distance(b[0], b[1], a),
+        point_segment_distance(b[2], b[3], a),
     )
 
 
@@ -66,7 +68,7 @@ def _rect_wall_distance(rect, wall) -> float:
         if x0 <= px <= x1 and y0 <= py <= y1:
             return 0.0
     edges = ((x0, y0, x1, y0), (x1, y0, x1, y1), (x1, y1, x0, y1), (x0, y1, x0, y0))
-    return min(_segment_distance(edge, wall) for edge in edges)
+    return min(segment_distance(edge, wall) for edge in edges)
 
 
 def _fmt(values) -> str:
