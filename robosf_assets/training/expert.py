@@ -175,13 +175,8 @@ def train_expert(config: TrainConfig, run_dir: Path, *, resumed: bool = False, e
         selection = select_policy(config, run_dir, result)
         chosen = selection.model_path
         model = PPO.load(chosen, device="cpu")
-        validation = validate_policy(model, config, policy_name="expert")
+        validation = _validate_into(run_dir, model, config)
         verdict = validation["verdict"]
-        episodes = validation.pop("episodes")
-        # files written late are replaced on a retry: until manifest.json commits the run
-        # nothing here is final, and a run killed between them must not trap its retries
-        _write_jsonl(run_dir / VALIDATION_EPISODES, episodes)
-        atomic_write_json(run_dir / VALIDATION_JSON, validation, overwrite=True)
         png = learning_curve_png(
             result.curve,
             title=f"expert PPO, {config.scenario}, seed {config.seed}",
@@ -371,11 +366,8 @@ def adopt_shipped_expert(
         model_path = run_dir / SELECTED_MODEL_NAME
         model = PPO.load(model_path, device="cpu")
         _check_spaces(model, config)
-        validation = validate_policy(model, config, policy_name="expert")
+        validation = _validate_into(run_dir, model, config)
         verdict = validation["verdict"]
-        episodes = validation.pop("episodes")
-        _write_jsonl(run_dir / VALIDATION_EPISODES, episodes)
-        atomic_write_json(run_dir / VALIDATION_JSON, validation, overwrite=True)
         curve = read_curve(run_dir / CURVE_NAME)
         source_config = source.get("config") or {}
         timesteps = int(source.get("timesteps_used") or (curve[-1]["timesteps"] if curve else 0))
@@ -416,6 +408,19 @@ def adopt_shipped_expert(
              shipped.get("source_run"), run_dir, verdict["message"])
     return ExpertOutcome(run_dir, result, model_path, validation, verdict, manifest,
                          (run_dir / CURVE_PNG).read_bytes(), config, resumed, source="shipped", shipped=shipped)
+
+
+def _validate_into(run_dir: Path, model: PPO, config: TrainConfig) -> dict[str, Any]:
+    """Validate ``model`` as ``config`` says and write ``validation.json`` and its episodes;
+    the validation summary without the episodes.
+
+    Files written late are replaced on a retry: until manifest.json commits the run nothing
+    here is final, and a run killed between them must not trap its retries.
+    """
+    validation = validate_policy(model, config, policy_name="expert")
+    _write_jsonl(run_dir / VALIDATION_EPISODES, validation.pop("episodes"))
+    atomic_write_json(run_dir / VALIDATION_JSON, validation, overwrite=True)
+    return validation
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
