@@ -12,7 +12,11 @@ intervals:
 - ``scripted_empty``: the same controller with ``n_peds=0``: whether the goal is reachable
   at all within the horizon;
 - ``straight_empty`` (no target, shown with ``--controllers``): the same controller without
-  waypoints, straight at the goal, in the empty arena: on a detour scenario it shows the trap.
+  waypoints, straight at the goal, in the empty arena: on a detour scenario it shows the trap;
+- ``reactive`` (no target, shown with ``--controllers``): ``scripted`` with a LiDAR brake
+  (:data:`REACTIVE_BRAKE`): it slows down as anything ahead comes close and never steers
+  round it. It shows what a policy that only learnt to brake could reach, against the
+  experts' bar (success >= 0.95, collision <= 0.03).
 
 Targets (issue 10): random <= 2% success; scripted <= 50% with the crowd and >= 95% in the
 empty arena. ``--out`` writes every number as JSON. Load the benchmark candidates with
@@ -45,7 +49,7 @@ these seeds would be validation seed ~90,000's, which no profile uses."""
 
 TARGETS = {"random": ("<=", 0.02), "scripted": ("<=", 0.50), "scripted_empty": (">=", 0.95)}
 """Success-rate targets per controller (issue 10 item 1)."""
-CONTROLLERS = (*TARGETS, "straight_empty")
+CONTROLLERS = (*TARGETS, "straight_empty", "reactive")
 """Every controller; those without a target are for information."""
 
 WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
@@ -56,6 +60,12 @@ WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, f
 }
 """Fixed paths round static obstacles, per scenario name (scenarios not listed follow the
 shortest way round their walls, :class:`ScriptedController` ``geodesic``)."""
+
+REACTIVE_BRAKE = (0.6, math.pi / 2)
+"""The ``reactive`` controller's brake: (distance in m, half-angle in rad). Its speed is
+capped at ``robot_max_speed * clear / distance``, with ``clear`` the shortest LiDAR range
+within the half-angle of the heading less the robot's radius: it stops at contact and is
+free at ``distance`` or more."""
 
 WAYPOINT_REACHED = 0.8
 """The scripted controller moves on to its next waypoint within this distance (m)."""
@@ -103,12 +113,23 @@ class ScriptedController:
     visibility-graph node of :mod:`robosf_assets.sim.geodesic` (wall end points pushed out
     by the robot's radius + 0.3 m) that minimises distance to it plus the node's shortest
     distance to the goal, the same graph the geodesic progress reward uses. It never reacts
-    to LiDAR or pedestrians.
+    to LiDAR or pedestrians, unless given ``brake`` (``(distance, half_angle)``, the
+    ``reactive`` controller): then it caps its speed at ``v_max * clear / distance``, with
+    ``clear`` the shortest range of the world's latest LiDAR scan (the one the observation
+    holds) within ``half_angle`` of the heading, less the robot's radius.
     """
 
     def __init__(self, env: RobotNavVecEnv, waypoints: Sequence[Sequence[tuple[float, float]]] = (),
-                 geodesic: bool = False) -> None:
+                 geodesic: bool = False, brake: tuple[float, float] | None = None) -> None:
         self._env = env
+        self._brake = brake
+        if brake is not None:
+            if brake[0] <= 0 or not 0 < brake[1] <= math.pi:
+                raise ValueError(f"brake needs a distance > 0 and a half-angle in (0, pi], got {brake}")
+            n_rays = env.world.n_rays
+            # ray k points at heading + 2 pi k / n_rays (counter-clockwise from the heading)
+            angles = np.arange(n_rays) * (2.0 * np.pi / n_rays)
+            self._ahead = np.flatnonzero(np.abs(np.arctan2(np.sin(angles), np.cos(angles))) <= brake[1])
         self._routes = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in waypoints]
         n = env.num_envs
         self._route = np.zeros(n, dtype=np.int64)
@@ -170,6 +191,9 @@ class ScriptedController:
             err = math.atan2(math.sin(err), math.cos(err))
             w = max(-self._wmax, min(self._wmax, 2.0 * err))
             v = self._vmax * max(0.0, math.cos(err)) ** 2
+            if self._brake is not None:
+                clear = float(world.lidar[i, self._ahead].min()) - world.params.robot_radius
+                v = min(v, self._vmax * max(0.0, clear) / self._brake[0])
             actions[i, 0] = 2.0 * v / self._vmax - 1.0
             actions[i, 1] = w / self._wmax
         return actions
@@ -242,7 +266,8 @@ def measure(
     else:
         straight = controller == "straight_empty"
         waypoints = () if straight else WAYPOINTS.get(scenario, ())
-        policy = ScriptedController(env, waypoints, geodesic=not straight)
+        policy = ScriptedController(env, waypoints, geodesic=not straight,
+                                    brake=REACTIVE_BRAKE if controller == "reactive" else None)
     started = time.perf_counter()
     episodes = run_episodes(env, policy, difficulty_seeds(n_episodes))
     return _rates(scenario, controller, episodes, time.perf_counter() - started)

@@ -77,3 +77,30 @@ def test_driving_straight_at_the_goal_is_a_trap_and_a_collision_forfeits_progres
 def test_forfeit_must_be_a_share():
     with pytest.raises(ValueError, match="reward_collision_forfeit"):
         make_vec_env("plaza", 1, 0, reward_collision_forfeit=1.5)
+
+
+def test_the_reactive_controller_brakes_for_what_is_ahead_and_only_for_it():
+    env = make_vec_env("hallway", 1, 0, n_peds=0)
+    free = difficulty.ScriptedController(env)
+    brake = difficulty.ScriptedController(env, brake=(0.6, np.pi / 2))
+    obs = env.reset()
+    world = env.world
+    # face the goal, nothing near: the brake leaves the scripted command alone
+    world.robot[0, 2] = np.arctan2(*(world.robot_goal[0] - world.robot[0, :2])[::-1])
+    world.lidar[0] = 5.0
+    assert brake(obs)[0, 0] == free(obs)[0, 0] == 1.0
+    # something 0.3 m off the robot's surface straight ahead: half the top speed at most
+    world.lidar[0, 0] = world.params.robot_radius + 0.3
+    v_cmd = 0.5 * (brake(obs)[0, 0] + 1.0) * world.params.robot_max_speed
+    assert v_cmd == pytest.approx(0.5 * world.params.robot_max_speed)
+    # the same right behind it: no brake
+    world.lidar[0, 0] = 5.0
+    world.lidar[0, world.n_rays // 2] = world.params.robot_radius + 0.3
+    assert brake(obs)[0, 0] == 1.0
+    with pytest.raises(ValueError, match="half-angle"):
+        difficulty.ScriptedController(env, brake=(0.6, 4.0))
+
+
+def test_the_reactive_controller_is_measured_without_a_target():
+    r = difficulty.measure("hallway", "reactive", 4, n_envs=4)
+    assert r.target == "-" and r.episodes == 4 and r.success + r.collision + r.timeout == pytest.approx(1.0)
