@@ -70,6 +70,8 @@ CLAIMS = [
     ("README.md", f"The `full` profile gives each arm {round(F['arm']['total_timesteps'], -6) // 10**6}M steps"),
     ("README.md", f"The fine-tuned actor is frozen for the first {n(F['finetune']['critic_warmup_steps'])} steps "
                   "(critic warm-up)"),
+    ("README.md", f"({n(FE['total_timesteps'])} PPO steps; the pick among the curve's "
+                  f"{FE['validation']['selection_candidates']} best evaluations and the final policy"),
     ("README.md", f"the profiles' new ones ({FE['n_envs']} envs x {PPO['n_steps']} steps, {PPO['n_epochs']} epochs "
                   f"of batch {n(PPO['batch_size'])}, learning rate {lr(PPO['learning_rate'])})"),
     ("docs/configuration.md", f"The expert is the full profile's expert run cut off at {n(QE['total_timesteps'])} "
@@ -82,13 +84,16 @@ CLAIMS = [
     ("docs/configuration.md", f"Each comparison arm gets {n(Q['arm']['total_timesteps'])} steps, evaluated on "
                               f"{Q['arm']['eval']['n_eval_episodes']} episodes every "
                               f"{n(Q['arm']['eval']['dense_eval_every_steps'])} steps."),
-    ("docs/configuration.md", "`full`: the budget that trains real experts (up to {} steps, {} evaluation episodes "
-                              "every {} steps, early stop once the bar holds for 3 evaluations in a row with a {:.2f} "
-                              "margin (success >= {}, collision <= {}), validation on {} seeds x {} fresh episodes); "
-                              "each comparison arm {} steps ({} whole rollouts, the most that fit in 2,000,000).".format(
+    ("docs/configuration.md", "`full`: the budget that trains real experts ({} steps, {} evaluation episodes "
+                              "every {} steps, {}: the {} best curve evaluations and the final policy are nominated, "
+                              "and the pick is validated on {} seeds x {} fresh episodes against the expert bar, "
+                              "success >= {} and collision <= {};".format(
                                   n(FE["total_timesteps"]), FE["eval"]["n_eval_episodes"],
-                                  n(FE["eval"]["eval_every_steps"]), FE["early_stop_margin"], *bar(FE, 1),
+                                  n(FE["eval"]["eval_every_steps"]), "early stop" if FE["early_stop"] else "no early stop",
+                                  FE["validation"]["selection_candidates"],
                                   len(FE["validation"]["eval_seeds"]), FE["validation"]["episodes_per_seed"],
+                                  *bar(FE, 1))),
+    ("docs/configuration.md", "each comparison arm {} steps ({} whole rollouts, the most that fit in 2,000,000).".format(
                                   n(F["arm"]["total_timesteps"]),
                                   F["arm"]["total_timesteps"] // (FE["n_envs"] * PPO["n_steps"]))),
     ("docs/configuration.md", f"every {n(Q['arm']['eval']['dense_eval_every_steps'])} steps for the whole "
@@ -100,8 +105,8 @@ CLAIMS = [
     ("docs/configuration.md", f"(quick {Q['finetune']['critic_warmup_steps']}, full "
                               f"{F['finetune']['critic_warmup_steps']})"),
     ("docs/configuration.md", f"Both stack two frames (`env_overrides = {{\"frame_stack\": "
-                              f"{FE['env_overrides']['frame_stack']}}}`) and decay the learning rate linearly to "
-                              f"{lr(PPO['learning_rate_final'])}."),
+                              f"{FE['env_overrides']['frame_stack']}}}`), decay the learning rate linearly to "
+                              f"{lr(PPO['learning_rate_final'])} and discount with `gamma` = {PPO['gamma']}"),
     ("docs/configuration.md", f"Both profiles train PPO with {FE['n_envs']} worlds x {PPO['n_steps']} steps per "
                               f"rollout ({n(FE['n_envs'] * PPO['n_steps'])} steps, as before), {PPO['n_epochs']} "
                               f"epochs of minibatch {n(PPO['batch_size'])} "
