@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
@@ -72,6 +73,7 @@ __all__ = [
     "EvaluationHook",
     "ProgressLogger",
     "RunState",
+    "CapLogStd",
     "SaveNominees",
     "StopWhenBarHolds",
     "checkpoint_stem",
@@ -419,6 +421,23 @@ class ProgressLogger(BaseCallback):
         )
 
 
+class CapLogStd(BaseCallback):
+    """Clamps the policy's action ``log_std`` to at most ``cap`` before every rollout, so
+    that the noise the rollout samples with, and every snapshot saved at a rollout
+    boundary, stay within the cap."""
+
+    def __init__(self, cap: float) -> None:
+        super().__init__(verbose=0)
+        self.cap = cap
+
+    def _on_rollout_start(self) -> None:
+        with torch.no_grad():
+            self.model.policy.log_std.clamp_(max=self.cap)
+
+    def _on_step(self) -> bool:
+        return True
+
+
 # ------------------------------------------------------------------------- assembly
 
 
@@ -429,7 +448,8 @@ def training_callbacks(
     eval_env: VecEnv,
     extra: BaseCallback | Sequence[BaseCallback] | None = None,
 ) -> CallbackList:
-    """The run's callbacks in their order: evaluator (with the nominee snapshots), the
+    """The run's callbacks in their order: the noise cap (with ``config.ppo.log_std_max``),
+    evaluator (with the nominee snapshots), the
     early stop (with ``config.early_stop``), checkpointer, progress logger, then ``extra``
     (e.g. the fine-tuning mechanisms of :mod:`robosf_assets.training.finetune`)."""
     extra_list = [extra] if isinstance(extra, BaseCallback) else list(extra or [])
@@ -437,7 +457,9 @@ def training_callbacks(
         config, run_dir, state, eval_env, on_evaluation=[SaveNominees(config, run_dir, state)]
     )
     stop = [StopWhenBarHolds(config, state)] if config.early_stop else []
+    cap = [] if config.ppo.log_std_max is None else [CapLogStd(config.ppo.log_std_max)]
     return CallbackList([
+        *cap,
         evaluator,
         *stop,
         Checkpointer(config, run_dir, state),

@@ -161,6 +161,13 @@ class PPOHyperparams(_Model):
         description="Hidden layer sizes, used for both the actor and the critic network.",
     )
     log_std_init: float = Field(0.0, description="Initial log standard deviation of actions.")
+    log_std_max: float | None = Field(
+        None,
+        description="Cap on the log standard deviation of actions, applied before every rollout "
+        "(None: no cap). The env clips actions to [-1, 1], and without a cap PPO can widen the "
+        "noise until the sampled policy brakes at random while its mean, the policy that is "
+        "evaluated and recorded, drives flat out (docs/benchmark.md, 'The action noise').",
+    )
 
     @field_validator("net_arch")
     @classmethod
