@@ -67,13 +67,13 @@ from robosf_assets.training.evaluation import curve_point, evaluate_policy_episo
 __all__ = [
     "BEST_DIR",
     "CHECKPOINT_DIR",
+    "CapLogStd",
     "Checkpoint",
     "Checkpointer",
     "CurveEvaluator",
     "EvaluationHook",
     "ProgressLogger",
     "RunState",
-    "CapLogStd",
     "SaveNominees",
     "StopWhenBarHolds",
     "checkpoint_stem",
@@ -430,9 +430,15 @@ class CapLogStd(BaseCallback):
         super().__init__(verbose=0)
         self.cap = cap
 
-    def _on_rollout_start(self) -> None:
+    def _clamp(self) -> None:
         with torch.no_grad():
             self.model.policy.log_std.clamp_(max=self.cap)
+
+    def _on_rollout_start(self) -> None:
+        self._clamp()
+
+    def _on_training_end(self) -> None:
+        self._clamp()  # the last update ran after the last rollout: the saved model obeys too
 
     def _on_step(self) -> bool:
         return True

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from robosf_assets.training.callbacks import (
+    CapLogStd,
     Checkpointer,
     CurveEvaluator,
     ProgressLogger,
@@ -79,6 +80,10 @@ def test_training_callbacks_order_and_extras(tmp_path) -> None:
     ]
     built = training_callbacks(tiny(early_stop=False), tmp_path, RunState([]), None, extra).callbacks
     assert [type(c) for c in built] == [CurveEvaluator, Checkpointer, ProgressLogger, Extra]
+    capped = tiny(early_stop=False, ppo={**tiny().ppo.model_dump(), "log_std_max": -1.0})
+    built = training_callbacks(capped, tmp_path, RunState([]), None).callbacks
+    assert [type(c) for c in built] == [CapLogStd, CurveEvaluator, Checkpointer, ProgressLogger]
+    assert built[0].cap == -1.0
 
 
 def test_stop_when_bar_holds_judges_only_new_rows() -> None:

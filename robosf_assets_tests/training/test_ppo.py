@@ -230,3 +230,15 @@ def test_a_run_cut_short_of_its_learning_rate_horizon_is_the_start_of_the_long_r
     # without the horizon the short run decays over its own budget and differs
     own = train_ppo(tiny(total_timesteps=2 * ROLLOUT, ppo=ppo), tmp_path / "own")
     assert not same_params(policy_params(own.model_path), policy_params(at_cut))
+
+
+def test_log_std_cap_holds_for_every_rollout_and_the_saved_model(tmp_path) -> None:
+    """A noise cap below the initial log std clamps it before the first rollout, and the
+    model saved after the last update obeys it too; without the cap the std is left alone."""
+    cap = -0.7
+    result = train_ppo(tiny(ppo={**tiny().ppo.model_dump(), "log_std_init": 0.5, "log_std_max": cap}),
+                       tmp_path / "capped")
+    capped = PPO.load(result.model_path, device="cpu").policy.log_std
+    assert torch.all(capped <= cap + 1e-7)
+    free = train_ppo(tiny(ppo={**tiny().ppo.model_dump(), "log_std_init": 0.5}), tmp_path / "free")
+    assert torch.all(PPO.load(free.model_path, device="cpu").policy.log_std > 0.0)
