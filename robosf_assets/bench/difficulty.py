@@ -16,7 +16,11 @@ intervals:
 - ``reactive`` (no target, shown with ``--controllers``): ``scripted`` with a LiDAR brake
   (:data:`REACTIVE_BRAKE`): it slows down as anything ahead comes close and never steers
   round it. It shows what a policy that only learnt to brake could reach, against the
-  experts' bar (success >= 0.95, collision <= 0.03).
+  experts' bar (success >= 0.95, collision <= 0.03);
+- ``scripted_slow`` (no target, shown with ``--controllers``): ``scripted`` at
+  :data:`SLOW_FRACTION` of the robot's top speed, still blind to the crowd. It shows how much
+  of a scenario's difficulty is speed alone: a crowd that steps out of a slow robot's way
+  lets a policy that has only learnt to creep at the goal meet a bar early in training.
 
 Targets (issue 10): random <= 2% success; scripted <= 50% with the crowd and >= 95% in the
 empty arena. ``--out`` writes every number as JSON. Load the benchmark candidates with
@@ -49,7 +53,7 @@ these seeds would be validation seed ~90,000's, which no profile uses."""
 
 TARGETS = {"random": ("<=", 0.02), "scripted": ("<=", 0.50), "scripted_empty": (">=", 0.95)}
 """Success-rate targets per controller (issue 10 item 1)."""
-CONTROLLERS = (*TARGETS, "straight_empty", "reactive")
+CONTROLLERS = (*TARGETS, "straight_empty", "reactive", "scripted_slow")
 """Every controller; those without a target are for information."""
 
 WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
@@ -66,6 +70,10 @@ REACTIVE_BRAKE = (0.6, math.pi / 2)
 capped at ``robot_max_speed * clear / distance``, with ``clear`` the shortest LiDAR range
 within the half-angle of the heading less the robot's radius: it stops at contact and is
 free at ``distance`` or more."""
+
+SLOW_FRACTION = 0.5
+"""The ``scripted_slow`` controller's speed, as a fraction of ``robot_max_speed`` (0.6 m/s on
+the benchmark scenarios, the pace of the slowest walkers)."""
 
 WAYPOINT_REACHED = 0.8
 """The scripted controller moves on to its next waypoint within this distance (m)."""
@@ -120,7 +128,10 @@ class ScriptedController:
     """
 
     def __init__(self, env: RobotNavVecEnv, waypoints: Sequence[Sequence[tuple[float, float]]] = (),
-                 geodesic: bool = False, brake: tuple[float, float] | None = None) -> None:
+                 geodesic: bool = False, brake: tuple[float, float] | None = None,
+                 speed_fraction: float = 1.0) -> None:
+        if not 0 < speed_fraction <= 1:
+            raise ValueError(f"speed_fraction must lie in (0, 1], got {speed_fraction}")
         self._env = env
         self._brake = brake
         if brake is not None:
@@ -135,12 +146,16 @@ class ScriptedController:
         self._route = np.zeros(n, dtype=np.int64)
         self._next = np.zeros(n, dtype=np.int64)
         self._vmax = env.world.params.robot_max_speed
+        self._speed = speed_fraction * self._vmax
         self._wmax = env.world.params.robot_max_angular
         self._walls = np.asarray(env.world.walls, dtype=np.float64)
         self._nodes = np.zeros((0, 2))
         if geodesic and not self._routes:
             rr = env.world.params.robot_radius
-            self._nodes, self._edges = nav_graph.build_nav_graph(self._walls, rr + nav_graph.GEODESIC_MARGIN, rr)
+            # corner nodes sit on the bisector: sqrt(2) x the reward graph's clearance keeps the
+            # disc GEODESIC_MARGIN off both walls of a right-angled corner, not 0.09 m
+            self._nodes, self._edges = nav_graph.build_nav_graph(
+                self._walls, math.sqrt(2.0) * (rr + nav_graph.GEODESIC_MARGIN), rr)
         self._node_dist = np.zeros((n, len(self._nodes)))
 
     def _start_episode(self, i: int, x: float) -> None:
@@ -163,13 +178,18 @@ class ScriptedController:
     def _geodesic_target(self, i: int, x: float, y: float, gx: float, gy: float) -> tuple[float, float]:
         if self._clear(x, y, gx, gy):
             return gx, gy
-        best, target = math.inf, (gx, gy)
-        for k, (nx, ny) in enumerate(self._nodes):
-            if not nav_graph.segment_blocked(x, y, nx, ny, self._walls):
-                d = math.hypot(nx - x, ny - y) + self._node_dist[i, k]
-                if d < best:
-                    best, target = d, (nx, ny)
-        return target
+        # prefer nodes the disc can reach without grazing a wall; line of sight alone lets
+        # the way to a corner node run along the wall it rounds
+        for reachable in (self._clear, lambda ax, ay, bx, by: not nav_graph.segment_blocked(ax, ay, bx, by, self._walls)):
+            best, target = math.inf, None
+            for k, (nx, ny) in enumerate(self._nodes):
+                if math.hypot(nx - x, ny - y) > 0.05 and reachable(x, y, float(nx), float(ny)):
+                    d = math.hypot(nx - x, ny - y) + self._node_dist[i, k]
+                    if d < best:
+                        best, target = d, (float(nx), float(ny))
+            if target is not None:
+                return target
+        return gx, gy
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         world = self._env.world
@@ -190,7 +210,7 @@ class ScriptedController:
             err = math.atan2(ty - y, tx - x) - heading
             err = math.atan2(math.sin(err), math.cos(err))
             w = max(-self._wmax, min(self._wmax, 2.0 * err))
-            v = self._vmax * max(0.0, math.cos(err)) ** 2
+            v = self._speed * max(0.0, math.cos(err)) ** 2
             if self._brake is not None:
                 clear = float(world.lidar[i, self._ahead].min()) - world.params.robot_radius
                 v = min(v, self._vmax * max(0.0, clear) / self._brake[0])
@@ -267,7 +287,8 @@ def measure(
         straight = controller == "straight_empty"
         waypoints = () if straight else WAYPOINTS.get(scenario, ())
         policy = ScriptedController(env, waypoints, geodesic=not straight,
-                                    brake=REACTIVE_BRAKE if controller == "reactive" else None)
+                                    brake=REACTIVE_BRAKE if controller == "reactive" else None,
+                                    speed_fraction=SLOW_FRACTION if controller == "scripted_slow" else 1.0)
     started = time.perf_counter()
     episodes = run_episodes(env, policy, difficulty_seeds(n_episodes))
     return _rates(scenario, controller, episodes, time.perf_counter() - started)

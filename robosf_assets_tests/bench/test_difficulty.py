@@ -104,3 +104,43 @@ def test_the_reactive_controller_brakes_for_what_is_ahead_and_only_for_it():
 def test_the_reactive_controller_is_measured_without_a_target():
     r = difficulty.measure("hallway", "reactive", 4, n_envs=4)
     assert r.target == "-" and r.episodes == 4 and r.success + r.collision + r.timeout == pytest.approx(1.0)
+
+
+def test_the_slow_controller_drives_blind_at_a_fraction_of_the_top_speed():
+    env = make_vec_env("hallway", 1, 0, n_peds=0)
+    obs = env.reset()
+    world = env.world
+    world.robot[0, 2] = np.arctan2(*(world.robot_goal[0] - world.robot[0, :2])[::-1])
+    slow = difficulty.ScriptedController(env, speed_fraction=difficulty.SLOW_FRACTION)
+    v_cmd = 0.5 * (slow(obs)[0, 0] + 1.0) * world.params.robot_max_speed
+    assert v_cmd == pytest.approx(difficulty.SLOW_FRACTION * world.params.robot_max_speed)
+    world.lidar[0] = world.params.robot_radius  # touching something ahead: it does not brake
+    assert slow(obs)[0, 0] == pytest.approx(2 * difficulty.SLOW_FRACTION - 1.0)
+    with pytest.raises(ValueError, match="speed_fraction"):
+        difficulty.ScriptedController(env, speed_fraction=0.0)
+    r = difficulty.measure("hallway", "scripted_slow", 4, n_envs=4)
+    assert r.target == "-" and r.episodes == 4
+
+
+BOX_SCENARIO = """
+name = "boxtest"
+description = "an empty 16 m square with a 6 m x 1.5 m box between start and goal"
+horizon = 400
+walls = [[0.0, 0.0, 16.0, 0.0], [16.0, 0.0, 16.0, 16.0], [16.0, 16.0, 0.0, 16.0], [0.0, 16.0, 0.0, 0.0],
+         [5.0, 7.0, 11.0, 7.0], [11.0, 7.0, 11.0, 8.5], [11.0, 8.5, 5.0, 8.5], [5.0, 8.5, 5.0, 7.0]]
+[robot]
+start = [[5.0, 1.0, 11.0, 2.5]]
+goal = [[5.0, 13.5, 11.0, 15.0]]
+heading_noise = 3.141592653589793
+[pedestrians]
+count = 0
+"""
+
+
+def test_the_scripted_route_round_a_box_keeps_the_disc_off_its_corners(tmp_path, monkeypatch):
+    # the geodesic graph's corner nodes sit 0.7 m out along the corner's bisector, only 0.09 m
+    # more than the robot's radius from either wall: driving node to node grazed the box
+    (tmp_path / "boxtest.toml").write_text(BOX_SCENARIO)
+    monkeypatch.setenv("ROBOSF_SCENARIO_PATH", f"{BENCH_DIR}:{tmp_path}")
+    r = difficulty.measure("boxtest", "scripted_empty", 16, n_envs=8)
+    assert r.success == 1.0 and r.collision == 0.0
