@@ -114,14 +114,33 @@ def _arm_point(point: str) -> None:
         raise SystemExit(f"unknown fault point {point!r}")
 
 
-def _attempt(stage, root: Path, point: str | None, kill_after: float | None) -> str:
+def _report_manifests(out_w: int) -> None:
+    """In the child: tell the parent at once whenever a manifest is committed, so that a
+    kill landing between that commit and the child's return still counts as a finished run."""
+    real = atomic_files.commit_temp_file
+
+    def commit(tmp, path, overwrite):
+        real(tmp, path, overwrite)
+        if Path(path).name == artifacts.MANIFEST_NAME:
+            os.write(out_w, COMMITTED.encode())
+
+    atomic_files.commit_temp_file = commit
+
+
+COMMITTED = "committed;"
+
+
+def _attempt(stage, root: Path, point: str | None, kill_after: float | None) -> dict:
+    """One forked attempt: ``{"result": "ok" | "killed" | "error: ...", "committed": n}``
+    where ``n`` counts the manifests the attempt committed before it ended."""
     out_r, out_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.close(out_r)
-            if point:
+            _report_manifests(out_w)
+            if point:  # wraps the reporting commit: a kill "after:" a manifest is still reported
                 _arm_point(point)
             stage(root)
             msg = "ok"
@@ -146,7 +165,8 @@ def _attempt(stage, root: Path, point: str | None, kill_after: float | None) -> 
         os.waitpid(pid, 0)
     with os.fdopen(out_r, "rb") as fh:
         msg = fh.read().decode()
-    return msg or "killed"
+    committed = msg.count(COMMITTED)
+    return {"result": msg.replace(COMMITTED, "") or "killed", "committed": committed}
 
 
 def main(argv: list[str]) -> None:
@@ -167,7 +187,7 @@ def main(argv: list[str]) -> None:
     scale = 0.0
     for point in points:
         t0 = time.monotonic()
-        results.append({"point": point, "result": _attempt(stage, root, point, None)})
+        results.append({"point": point, **_attempt(stage, root, point, None)})
         if point == f"after:{artifacts.MANIFEST_NAME}":  # a whole run, killed once committed
             scale = time.monotonic() - t0
     if not scale:  # a first, unkilled attempt on a scratch copy measures the work
@@ -180,8 +200,8 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     for _ in range(int(rounds)):
         t = rng.uniform(0.0, scale)
-        results.append({"kill_after_s": round(t, 3), "result": _attempt(stage, root, None, t)})
-    results.append({"final": True, "result": _attempt(stage, root, None, None)})
+        results.append({"kill_after_s": round(t, 3), **_attempt(stage, root, None, t)})
+    results.append({"final": True, **_attempt(stage, root, None, None)})
     print(json.dumps({"scale_s": scale, "attempts": results}))
 
 
