@@ -93,9 +93,10 @@ CLAIMS = [
                                   FE["validation"]["selection_candidates"],
                                   len(FE["validation"]["eval_seeds"]), FE["validation"]["episodes_per_seed"],
                                   *bar(FE, 1))),
-    ("docs/configuration.md", "each comparison arm {} steps ({} whole rollouts, the most that fit in 2,000,000).".format(
+    ("docs/configuration.md", "each comparison arm {} steps ({} whole rollouts, the most that fit in {}).".format(
                                   n(F["arm"]["total_timesteps"]),
-                                  F["arm"]["total_timesteps"] // (FE["n_envs"] * PPO["n_steps"]))),
+                                  F["arm"]["total_timesteps"] // (FE["n_envs"] * PPO["n_steps"]),
+                                  n(-(-F["arm"]["total_timesteps"] // 1_000_000) * 1_000_000))),
     ("docs/configuration.md", f"every {n(Q['arm']['eval']['dense_eval_every_steps'])} steps for the whole "
                               f"{n(Q['arm']['eval']['dense_eval_until_steps'])}-step arm (quick), every "
                               f"{n(F['arm']['eval']['dense_eval_every_steps'])} steps up to "

@@ -57,10 +57,14 @@ CONTROLLERS = (*TARGETS, "straight_empty", "reactive", "scripted_slow")
 """Every controller; those without a target are for information."""
 
 WAYPOINTS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]] = {
-    # (west route, east route): the scripted controller takes the side of the arena its
-    # start lies on and drives through these points in turn, then at the goal. The cup of
-    # detour.toml spans x 4..12, y 8.5..10; the gaps are x 0..4 and 12..16.
+    # (first route, second route): the scripted controller takes the route whose first
+    # point is nearer its start, drives through the points in turn, then at the goal.
+    # detour.toml's cup spans x 4..12, y 8.5..10; the gaps are x 0..4 and 12..16.
     "detour": (((2.0, 4.5), (2.0, 11.5)), ((14.0, 4.5), (14.0, 11.5))),
+    # hallway.toml's cup spans x 11..12.5, y 3..6; the lanes beside it are y 0..3 and 6..9
+    "hallway": (((9.5, 1.5), (14.0, 1.5)), ((9.5, 7.5), (14.0, 7.5))),
+    # square.toml's fountain spans x 5.5..10.5, y 7..8.5
+    "square": (((4.0, 6.0), (4.0, 9.5)), ((12.0, 6.0), (12.0, 9.5))),
 }
 """Fixed paths round static obstacles, per scenario name (scenarios not listed follow the
 shortest way round their walls, :class:`ScriptedController` ``geodesic``)."""
@@ -158,11 +162,11 @@ class ScriptedController:
                 self._walls, math.sqrt(2.0) * (rr + nav_graph.GEODESIC_MARGIN), rr)
         self._node_dist = np.zeros((n, len(self._nodes)))
 
-    def _start_episode(self, i: int, x: float) -> None:
+    def _start_episode(self, i: int) -> None:
         self._next[i] = 0
         if len(self._routes) >= 2:
-            split = 0.5 * (self._routes[0][0, 0] + self._routes[1][0, 0])
-            self._route[i] = 0 if x < split else 1
+            start = self._env.world.robot[i, :2]
+            self._route[i] = int(np.argmin([math.hypot(*(r[0] - start)) for r in self._routes]))
         if len(self._nodes):
             gx, gy = self._env.world.robot_goal[i]
             nav_graph.node_goal_distances(float(gx), float(gy), self._nodes, self._edges, self._walls,
@@ -197,7 +201,7 @@ class ScriptedController:
         for i in range(self._env.num_envs):
             x, y, heading = world.robot[i, 0], world.robot[i, 1], world.robot[i, 2]
             if world.steps[i] == 0:
-                self._start_episode(i, x)
+                self._start_episode(i)
             tx, ty = world.robot_goal[i]
             if self._routes:
                 route = self._routes[self._route[i]]

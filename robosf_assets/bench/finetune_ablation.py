@@ -13,7 +13,7 @@ so an interrupted run is completed by running the same command again):
 3. one BC policy per seed (:func:`robosf_assets.training.bc.train_bc`, default settings).
 
 Then fine-tunes every variant of :data:`VARIANTS` from each seed's BC policy with the
-full profile's comparison-arm PPO (the learning-rate decay of the full 1,998,848-step arm,
+full profile's comparison-arm PPO (the learning-rate decay of the full-profile arm's budget,
 so an arm is the start of a full-profile arm), evaluating every ``--eval-every`` steps on
 ``--eval-episodes`` fixed episodes. Per variant and seed it reports the time to threshold
 (k consecutive evaluations, and "reached and held",
@@ -135,7 +135,7 @@ def prepare_dataset(work: Path, scenario: str, expert: dict[str, Any]) -> Path:
 def arm_config(scenario: str, seed: int, steps: int, eval_every: int, eval_episodes: int):
     """The full profile's comparison-arm config, cut to ``steps`` with evaluations every
     ``eval_every`` steps on ``eval_episodes`` episodes (the learning rate follows the full
-    arm's 1,998,848-step decay)."""
+    arm's decay over its whole budget)."""
     from robosf_assets.training.train_config import ARM_TIMESTEPS, profile_config
 
     return profile_config(

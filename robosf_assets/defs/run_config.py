@@ -167,7 +167,7 @@ class ArmConfig(TrainingSettings):
     Both arms take the same profile and overrides, so they share hyperparameters, budget,
     seeds and evaluation schedule; only their starting policy differs. Their budget and
     dense evaluation phase default to the profile's ``arm`` section of ``PROFILE_TABLE``
-    (quick 40,960, full 1,998,848 steps).
+    (quick 40,960, full 2,998,272 steps).
     """
 
     early_stop: bool = Field(False, description="Stop at the threshold (default off: arms run their whole budget).")

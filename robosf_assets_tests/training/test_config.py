@@ -191,3 +191,16 @@ def test_one_profile_table_holds_every_per_profile_value() -> None:
     profile_config("quick", "crossing", 0, ppo={"net_arch": [8]}, env_overrides={"frame_stack": 3})
     assert table["quick"]["expert"]["ppo"]["net_arch"] == [128, 128]
     assert table["quick"]["expert"]["env_overrides"] == {"frame_stack": 2}
+
+
+def test_fine_tuning_starts_inside_every_profiles_noise_cap():
+    """BC hands fine-tuning log_std = finetune_log_std; above the cap, the cap would move the
+    actor during the critic warm-up, which is meant to leave it frozen."""
+    from robosf_assets.training.bc import BCConfig
+    from robosf_assets.training.profiles import PROFILES
+
+    start = BCConfig().finetune_log_std
+    for name, expert in PROFILES.items():
+        cap = expert["ppo"].get("log_std_max")
+        assert cap is not None, f"{name}: no noise cap"
+        assert start is not None and start <= cap, (name, start, cap)

@@ -31,7 +31,10 @@ def tiny_config(**changes):
     cfg = {
         "total_timesteps": 4 * ROLLOUT, "n_envs": 4, "env_overrides": OVERRIDES,
         "ppo": {"n_steps": 128, "batch_size": 256, "n_epochs": 2, "net_arch": [32, 32],
-                "learning_rate_final": None, "learning_rate_horizon": None},
+                "learning_rate_final": None, "learning_rate_horizon": None,
+                # as fine-tuning starts in the pipeline: BC hands over log_std -1, at the
+                # profile's noise cap, so the cap moves nothing while the actor is frozen
+                "log_std_init": -1.0},
         "eval": {"eval_every_steps": 100_000, "n_eval_episodes": 3, "n_eval_envs": 3},
         "checkpoint_every_steps": 100_000, "early_stop": False,
     }
