@@ -35,10 +35,18 @@ def test_difficulty_seeds_are_fresh():
     assert min(seeds) > 2 * 10**6 + 1000 * 10**5  # beyond every training, eval and validation seed in use
 
 
-@pytest.mark.parametrize("scenario", ["plaza", "hallway", "detour"])
+@pytest.mark.parametrize("scenario", ["plaza", "hallway", "square", "detour"])
 def test_scripted_controller_reaches_the_goal_in_the_empty_arena(scenario):
     r = difficulty.measure(scenario, "scripted_empty", 4, n_envs=4)
     assert r.success == 1.0 and r.collision == 0.0 and r.target_met
+
+
+@pytest.mark.parametrize("scenario", ["hallway", "square", "detour"])
+def test_straight_at_the_goal_is_a_trap_on_every_default_scene(scenario):
+    # issue 10: at least one default scene with a static detour; now every one has a wall on
+    # the straight line (square's fountain leaves 1% of start-goal pairs a straight path)
+    r = difficulty.measure(scenario, "straight_empty", 8, n_envs=8)
+    assert r.success == 0.0 and r.collision == 1.0
 
 
 def test_random_and_crowded_rates_are_proportions(tmp_path):
