@@ -78,6 +78,24 @@ def run_rotate(root: Path) -> None:
 STAGES = {"expert": run_expert, "rotate": run_rotate}
 
 
+COMMITTED = "committed;"
+"""What a child writes to its pipe each time it commits a manifest."""
+
+
+def _after_commit(name: str, action) -> None:
+    """In the child: call ``action()`` right after every atomic write that commits a file
+    called ``name`` (every atomic write commits through ``commit_temp_file``). Hooks stack:
+    one installed later runs after the earlier ones."""
+    real = atomic_files.commit_temp_file
+
+    def commit(tmp, path, overwrite):
+        real(tmp, path, overwrite)
+        if Path(path).name == name:
+            action()
+
+    atomic_files.commit_temp_file = commit
+
+
 def _arm_point(point: str) -> None:
     """In the child: SIGKILL this process at ``point``."""
 
@@ -85,15 +103,7 @@ def _arm_point(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     if point.startswith("after:"):
-        name = point.split(":", 1)[1]
-        real = atomic_files.commit_temp_file  # every atomic write commits here
-
-        def commit(tmp, path, overwrite):
-            real(tmp, path, overwrite)
-            if Path(path).name == name:
-                die()
-
-        atomic_files.commit_temp_file = commit
+        _after_commit(point.split(":", 1)[1], die)
     elif point == "torn_curve":
         from robosf_assets.training.curves import CurveLog
 
@@ -114,22 +124,6 @@ def _arm_point(point: str) -> None:
         raise SystemExit(f"unknown fault point {point!r}")
 
 
-def _report_manifests(out_w: int) -> None:
-    """In the child: tell the parent at once whenever a manifest is committed, so that a
-    kill landing between that commit and the child's return still counts as a finished run."""
-    real = atomic_files.commit_temp_file
-
-    def commit(tmp, path, overwrite):
-        real(tmp, path, overwrite)
-        if Path(path).name == artifacts.MANIFEST_NAME:
-            os.write(out_w, COMMITTED.encode())
-
-    atomic_files.commit_temp_file = commit
-
-
-COMMITTED = "committed;"
-
-
 def _attempt(stage, root: Path, point: str | None, kill_after: float | None) -> dict:
     """One forked attempt: ``{"result": "ok" | "killed" | "error: ...", "committed": n}``
     where ``n`` counts the manifests the attempt committed before it ended."""
@@ -139,8 +133,10 @@ def _attempt(stage, root: Path, point: str | None, kill_after: float | None) -> 
         code = 0
         try:
             os.close(out_r)
-            _report_manifests(out_w)
-            if point:  # wraps the reporting commit: a kill "after:" a manifest is still reported
+            # tell the parent at once whenever a manifest is committed, so that a kill landing
+            # between that commit and the child's return still counts as a finished run
+            _after_commit(artifacts.MANIFEST_NAME, lambda: os.write(out_w, COMMITTED.encode()))
+            if point:  # installed after the report: a kill "after:" a manifest is still reported
                 _arm_point(point)
             stage(root)
             msg = "ok"
