@@ -78,9 +78,9 @@ CLAIMS = [
                               f"steps: the same PPO ({QE['n_envs']} worlds, rollouts of {QE['ppo']['n_steps']} x "
                               f"{QE['n_envs']}, {QE['ppo']['n_epochs']} epochs of batch {n(QE['ppo']['batch_size'])}, "
                               f"learning rate {lr(QE['ppo']['learning_rate'])}, {net(QE['ppo']['net_arch'])} nets)"),
-    ("docs/configuration.md", f"the learning rate of the full {n(QE['ppo']['learning_rate_horizon'])}-step decay "
-                              f"(`learning_rate_horizon`), so its first {n(QE['total_timesteps'])} steps are the full "
-                              "run's bit for bit."),
+    ("docs/configuration.md", f"the learning rate of the full run, which decays over {n(QE['ppo']['learning_rate_horizon'])} "
+                              f"steps (`learning_rate_horizon`) and then stays at its final value, so its first "
+                              f"{n(QE['total_timesteps'])} steps are the full run's bit for bit."),
     ("docs/configuration.md", f"Each comparison arm gets {n(Q['arm']['total_timesteps'])} steps, evaluated on "
                               f"{Q['arm']['eval']['n_eval_episodes']} episodes every "
                               f"{n(Q['arm']['eval']['dense_eval_every_steps'])} steps."),

@@ -61,12 +61,19 @@ VARIANTS: dict[str, FinetuneConfig] = {
     "warmup+ramp": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=40_960,
                                   anchor_coef=0.0),
     # DAPG-style: then 2.0 * KL(pi_BC || pi), x0.99 per rollout (half-life 69 rollouts);
-    # the default since this ablation (docs/results/ablation/)
+    # the default after the crossing ablation (docs/results/ablation/)
     "warmup+anchor": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=0,
                                     anchor_coef=2.0, anchor_decay=0.99),
     "warmup+ramp+anchor": FinetuneConfig(
         critic_warmup_steps=WARMUP, actor_ramp_steps=40_960, anchor_coef=2.0, anchor_decay=0.99
     ),
+    # the anchor over a 3M-step arm (732 rollouts): x0.998 per rollout (half-life 346
+    # rollouts, 0.23 of the weight left at the end; the default since the hallway
+    # ablation, docs/results/ablation/hallway-3m), and a constant anchor (no decay)
+    "warmup+anchor-slow": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=0,
+                                         anchor_coef=2.0, anchor_decay=0.998),
+    "warmup+anchor-const": FinetuneConfig(critic_warmup_steps=WARMUP, actor_ramp_steps=0,
+                                          anchor_coef=2.0, anchor_decay=1.0),
 }
 """The compared fine-tuning variants (the first three run by default)."""
 DEFAULT_VARIANTS = ("warmup", "warmup+ramp", "warmup+anchor")

@@ -226,7 +226,7 @@ class FinetuneArmConfig(ArmConfig):
     anchor_coef: float | None = Field(
         None, description="Weight of the KL(pi_BC || pi) anchor after the warm-up (default 2.0; 0: off)."
     )
-    anchor_decay: float | None = Field(None, description="Anchor weight factor per rollout after the warm-up (0.99).")
+    anchor_decay: float | None = Field(None, description="Anchor weight factor per rollout after the warm-up (0.998).")
     anchor_batch_size: int | None = Field(None, description="Rollout observations the anchor's KL averages over (256).")
 
     FINETUNE_FIELDS: ClassVar[tuple[str, ...]] = (

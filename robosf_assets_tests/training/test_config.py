@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from robosf_assets.envs import list_scenarios
 from robosf_assets.training.train_config import (
     ARM_EVAL,
+    ARM_TIMESTEPS,
     MAX_ENVS,
     MAX_TRAIN_SEED,
     PROFILES,
@@ -67,8 +68,10 @@ def test_profiles_build_for_every_scenario() -> None:
         assert quick.scenario == scenario and quick.seed == 2
         # issue 10: experts may take up to 5M steps on the hard defaults
         assert quick.total_timesteps <= 1_000_000 < full.total_timesteps <= 5_000_000
-        # quick is the start of the full expert run: same PPO, the full run's learning rate
-        assert quick.ppo == full.ppo.model_copy(update={"learning_rate_horizon": full.total_timesteps})
+        # quick is the start of the full expert run: same PPO, the full run's learning rate,
+        # which reaches its final value at the arms' budget and stays there
+        assert quick.ppo == full.ppo
+        assert full.ppo.learning_rate_horizon == ARM_TIMESTEPS["full"] < full.total_timesteps
         assert quick.eval == full.eval and quick.early_stop_margin == full.early_stop_margin
         # the full expert runs its whole budget and is picked on held-out episodes; the quick
         # fallback (no shipped expert) stops once the bar holds, with no extra margin

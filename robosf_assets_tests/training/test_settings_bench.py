@@ -28,7 +28,7 @@ def test_arm_config_is_the_profile_run_with_the_arm_settings() -> None:
     assert cfg.total_timesteps == 1600 and cfg.total_timesteps % cfg.rollout_size == 0  # whole rollouts
     assert (cfg.n_envs, cfg.ppo.n_steps, cfg.ppo.batch_size, cfg.ppo.learning_rate) == (8, 100, 200, 5e-4)
     # the learning rate decays over the profile's horizon, so the run is the start of a real one
-    assert cfg.ppo.learning_rate_horizon == PROFILES["full"]["total_timesteps"]
+    assert cfg.ppo.learning_rate_horizon == PROFILES["full"]["ppo"]["learning_rate_horizon"] < PROFILES["full"]["total_timesteps"]
     assert cfg.ppo.learning_rate_final == PROFILES["full"]["ppo"]["learning_rate_final"]
     assert cfg.early_stop and cfg.early_stop_margin == 0 and cfg.eval.dense_eval_every_steps is None
     assert cfg.env_overrides == PROFILES["full"]["env_overrides"] and cfg.seed == 2
