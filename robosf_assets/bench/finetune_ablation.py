@@ -8,7 +8,9 @@ Usage::
 Prepares once, under ``--work`` (each stage is skipped when its result is already there,
 so an interrupted run is completed by running the same command again):
 
-1. the quick-profile expert of the scenario (:func:`robosf_assets.training.expert.train_expert`);
+1. the quick-profile expert of the scenario (:func:`robosf_assets.training.expert.train_expert`),
+   unless ``<work>/expert`` already holds one (e.g. a copy of a shipped full-profile expert,
+   ``robosf_assets/experts/<scenario>``);
 2. 200 expert episodes (:func:`robosf_assets.datasets.record.record_dataset`), validated;
 3. one BC policy per seed (:func:`robosf_assets.training.bc.train_bc`, default settings).
 
@@ -98,6 +100,8 @@ def prepare_expert(work: Path, scenario: str) -> dict[str, Any]:
     validation = read_json(run_dir / "validation.json")
     return {
         "run_dir": run_dir.as_posix(),
+        # a shipped full-profile expert copied to <work>/expert is used as it is
+        "profile": m.get("profile", "quick"),
         "model_path": (run_dir / m["expert_model"]).as_posix(),
         "model_timesteps": m["expert_model_timesteps"],
         "timesteps_used": m["timesteps_used"],
@@ -321,7 +325,7 @@ def ablation_markdown(result: Mapping[str, Any]) -> str:
         "", "## Variants", "",
         *[f"- `{name}`: `{cfg}`" for name, cfg in result["variant_configs"].items()],
         "", "## Inputs", "",
-        f"Expert: quick profile, {e['timesteps_used']:,} steps, validated model at "
+        f"Expert: {e.get('profile', 'quick')} profile, {e['timesteps_used']:,} steps, validated model at "
         f"{e['model_timesteps']:,} steps; validation {e['validation_pooled']['success']:.3f} / "
         f"{e['validation_pooled']['collision']:.3f} ({e['verdict']}). Demonstrations: "
         f"{result['dataset']['episodes']} episodes, {result['dataset']['transitions']:,} "
