@@ -70,7 +70,9 @@ CLAIMS = [
     ("README.md", f"The `full` profile gives each arm {round(F['arm']['total_timesteps'], -6) // 10**6}M steps"),
     ("README.md", f"The fine-tuned actor is frozen for the first {n(F['finetune']['critic_warmup_steps'])} steps "
                   "(critic warm-up)"),
-    ("README.md", f"({n(FE['total_timesteps'])} PPO steps; the pick among the curve's "
+    ("README.md", f"({n(FE['total_timesteps'])} PPO steps, the learning rate decaying from "
+                  f"{lr(FE['ppo']['learning_rate'])} to {lr(FE['ppo']['learning_rate_final'])} over the first "
+                  f"{n(FE['ppo']['learning_rate_horizon'])} and constant after; the pick among the curve's "
                   f"{FE['validation']['selection_candidates']} best evaluations and the final policy"),
     ("README.md", f"the profiles' new ones ({FE['n_envs']} envs x {PPO['n_steps']} steps, {PPO['n_epochs']} epochs "
                   f"of batch {n(PPO['batch_size'])}, learning rate {lr(PPO['learning_rate'])})"),
