@@ -223,11 +223,15 @@ class FinetuneArmConfig(ArmConfig):
     actor_ramp_steps: int | None = Field(
         None, description="Env steps after the warm-up over which the actor's learning rate rises from 0 (default 0: off)."
     )
+    # the defaults quoted below are FinetuneConfig's own, so they cannot drift from it
     anchor_coef: float | None = Field(
-        None, description="Weight of the KL(pi_BC || pi) anchor after the warm-up (default 2.0; 0: off)."
+        None, description="Weight of the KL(pi_BC || pi) anchor after the warm-up "
+        f"(default {FinetuneConfig.model_fields['anchor_coef'].default}; 0: off)."
     )
-    anchor_decay: float | None = Field(None, description="Anchor weight factor per rollout after the warm-up (0.998).")
-    anchor_batch_size: int | None = Field(None, description="Rollout observations the anchor's KL averages over (256).")
+    anchor_decay: float | None = Field(None, description="Anchor weight factor per rollout after the warm-up "
+                                       f"({FinetuneConfig.model_fields['anchor_decay'].default}).")
+    anchor_batch_size: int | None = Field(None, description="Rollout observations the anchor's KL averages over "
+                                          f"({FinetuneConfig.model_fields['anchor_batch_size'].default}).")
 
     FINETUNE_FIELDS: ClassVar[tuple[str, ...]] = (
         "critic_warmup_steps", "learning_rate_scale", "actor_ramp_steps", "anchor_coef", "anchor_decay",
