@@ -14,6 +14,13 @@ from the newest checkpoint) and, when it ends, writes into ``--out-dir/<name>/``
 - ``summary.json``: the command, the full config, time to threshold (k-consecutive) and the
   reached-and-held time (censored or not), the final evaluation, steps/s and wall time.
 
+With ``--probe-average D [D ...]`` the run also keeps, for each decay ``D``, an exponential
+moving average of the policy's weights (:class:`~robosf_assets.training.callbacks.PolicyAverage`,
+what ``ppo.policy_average_decay`` does) and evaluates it at every curve evaluation on the
+same fixed episodes: ``average_probe.jsonl`` pairs, row by row, the policy as trained with
+its averages, from one training run. The averages are not checkpointed: a resumed run
+restarts them from the weights it resumes with.
+
 ``python -m robosf_assets.bench.calibrate --table`` prints every summary under ``--out-dir``
 as one markdown table.
 """
@@ -95,6 +102,76 @@ def give_up_callback(run_dir: Path, at_steps: int, min_success: float):
     return GiveUp()
 
 
+def average_probe(config: Any, path: Path, decays: Sequence[float]):
+    """An SB3 callback that evaluates the policy and its weight averages (one per decay) on
+    the curve's episodes at every curve evaluation, appending one row per evaluation to
+    ``path``: ``{"timesteps", "weights": {...}, "average <d>": {...}}`` (success, collision,
+    mean return)."""
+    import contextlib
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from robosf_assets.envs import make_vec_env
+    from robosf_assets.training.callbacks import PolicyAverage
+    from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
+    from robosf_assets.training.train_config import eval_episode_seeds
+
+    class AverageProbe(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.averages = {d: PolicyAverage(d) for d in decays}
+            self.seeds = eval_episode_seeds(config.eval)
+            self.env = None
+            self.next_eval = 0
+
+        def _on_training_start(self) -> None:
+            for avg in self.averages.values():
+                avg.init_callback(self.model)
+                avg.on_training_start(self.locals, self.globals)
+            self.env = make_vec_env(config.scenario, min(config.eval.n_eval_envs, len(self.seeds)),
+                                    config.eval.eval_seed_base, **dict(config.env_overrides))
+            steps = self.model.num_timesteps  # a resumed run's curve already judged this step
+            self.next_eval = config.eval.next_eval_after(steps) if steps else 0
+            self.last = None
+
+        def _on_rollout_end(self) -> None:
+            for avg in self.averages.values():
+                avg.on_rollout_end()
+
+        def _on_rollout_start(self) -> None:
+            for avg in self.averages.values():
+                avg.on_rollout_start()
+            if self.model.num_timesteps >= self.next_eval:
+                self.evaluate()
+
+        def _on_training_end(self) -> None:
+            for avg in self.averages.values():
+                avg.on_training_end()
+            if self.last != self.model.num_timesteps:
+                self.evaluate()
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _point(self, view: Any) -> dict[str, float]:
+            with view:
+                records = evaluate_policy_episodes(self.model, config.scenario, self.seeds, env=self.env)
+            p = curve_point(records)
+            return {k: p[k] for k in ("success", "collision", "mean_return")}
+
+        def evaluate(self) -> None:
+            steps = int(self.model.num_timesteps)
+            row = {"timesteps": steps, "weights": self._point(contextlib.nullcontext())}
+            for d, avg in self.averages.items():
+                row[f"average {d:g}"] = self._point(avg.averaged())
+            with open(path, "a") as fh:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+            self.next_eval = config.eval.next_eval_after(steps)
+            self.last = steps
+
+    return AverageProbe()
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     from robosf_assets.artifacts import atomic_write_json, atomic_write_text
     from robosf_assets.logs import configure_logging
@@ -120,8 +197,13 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     )
     name = args.name or f"{args.scenario}-s{args.seed}"
     callbacks = []
-    if args.give_up_at:
-        callbacks.append(give_up_callback(args.run_root / name, args.give_up_at, args.give_up_below))
+    give_up = give_up_callback(args.run_root / name, args.give_up_at, args.give_up_below) if args.give_up_at else None
+    if give_up is not None:
+        callbacks.append(give_up)
+    probe_path = args.run_root / name / "average_probe.jsonl"
+    if args.probe_average:
+        probe_path.parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(average_probe(config, probe_path, args.probe_average))
     result = train_ppo(config, args.run_root / name, callbacks=callbacks)
     curve = result.curve
     out = args.out_dir / name
@@ -138,7 +220,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "seed": args.seed,
         "timesteps_used": result.timesteps_used,
         "stopped_early": result.stopped_early,
-        "gave_up": bool(callbacks and callbacks[0].gave_up),
+        "gave_up": bool(give_up is not None and give_up.gave_up),
         "wall_time_s": result.wall_time_s,
         "eval_time_s": result.eval_time_s,
         "env_steps_per_s": result.env_steps_per_s,
@@ -148,6 +230,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
                             config.promotion.consecutive_evals),
         "config": config.model_dump(),
     }
+    if args.probe_average:
+        atomic_write_text(out / "average_probe.jsonl", probe_path.read_text(), overwrite=True)
+        summary["average_probe"] = list(args.probe_average)
     atomic_write_json(out / "summary.json", summary, overwrite=True)
     return summary
 
@@ -190,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--give-up-below", type=float, default=0.05)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="env override (JSON value)")
     p.add_argument("--ppo", action="append", default=[], metavar="NAME=VALUE", help="PPO hyperparameter (JSON value)")
+    p.add_argument("--probe-average", type=float, nargs="+", default=[], metavar="DECAY",
+                   help="also evaluate weight averages with these decays at every curve evaluation "
+                        "(average_probe.jsonl)")
     p.add_argument("--name", default=None, help="run name (default <scenario>-s<seed>)")
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
     p.add_argument("--run-root", type=Path, default=DEFAULT_RUN_ROOT)

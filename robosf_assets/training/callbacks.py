@@ -1,5 +1,8 @@
 """The SB3 callbacks of a PPO run, one job each, assembled by :func:`training_callbacks`.
 
+- :class:`PolicyAverage` (with ``ppo.policy_average_decay``) keeps an exponential moving
+  average of the policy's weights; the evaluator, the nominee snapshots, the checkpoints
+  (beside the zip) and the final model then see the average;
 - :class:`CurveEvaluator` plays the fixed evaluation episodes when due, appends a curve
   row (:mod:`robosf_assets.training.curves`) and runs its on-evaluation hooks;
 - :class:`SaveNominees`, an on-evaluation hook, snapshots under ``best/`` every row among
@@ -46,9 +49,10 @@ overhead, left out of the training throughput.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,7 @@ __all__ = [
     "Checkpointer",
     "CurveEvaluator",
     "EvaluationHook",
+    "PolicyAverage",
     "ProgressLogger",
     "RunState",
     "SaveNominees",
@@ -130,6 +135,95 @@ EvaluationHook = Callable[[BaseAlgorithm, dict[str, Any]], None]
 """Called by :class:`CurveEvaluator` with the model and each new row (already in the curve)."""
 
 
+# ----------------------------------------------------------------------- weight average
+
+
+AVERAGE_SUFFIX = ".avg.pt"
+"""A checkpoint's averaged policy weights: ``checkpoints/step-*.avg.pt`` beside its zip."""
+
+
+class PolicyAverage(BaseCallback):
+    """Exponential moving average of the policy's weights, ``avg <- d * avg + (1 - d) *
+    weights`` after every PPO update (Polyak averaging; Nikishin et al. 2018, "Improving
+    stability in deep reinforcement learning with weight averaging").
+
+    SB3 calls ``_on_rollout_end`` only when a rollout was collected in full, and PPO then
+    updates; the average takes the new weights at the next rollout boundary or at the end
+    of training, so a run stopped early (no update after its last rollout) and a resumed run
+    (its first boundary follows no update) never count one update twice.
+    :meth:`averaged` puts the average into the policy for what is done inside it (the
+    evaluation and its snapshot, the final save) and restores PPO's weights after.
+
+    :param decay: ``d``, in [0, 1).
+    :param initial: the average to start from (a checkpoint's); ``None``: the policy's
+        weights at the start of training.
+    """
+
+    def __init__(self, decay: float, initial: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__(verbose=0)
+        self.decay = decay
+        self.average = initial
+        self._pending = False
+
+    def _on_training_start(self) -> None:
+        if self.average is None:
+            self.average = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+        elif self.average.keys() != self.model.policy.state_dict().keys():
+            raise ValueError("the averaged weights do not fit this policy (different tensors)")
+
+    def _on_rollout_end(self) -> None:
+        self._pending = True
+
+    def _update(self) -> None:
+        if not self._pending:
+            return
+        self._pending = False
+        with torch.no_grad():
+            for key, value in self.model.policy.state_dict().items():
+                if value.dtype.is_floating_point:
+                    self.average[key].mul_(self.decay).add_(value, alpha=1.0 - self.decay)
+                else:  # counters and the like follow the weights
+                    self.average[key].copy_(value)
+
+    def _on_rollout_start(self) -> None:
+        self._update()
+
+    def _on_training_end(self) -> None:
+        self._update()
+
+    def _on_step(self) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def averaged(self, model: BaseAlgorithm | None = None) -> Iterator[None]:
+        """Within the block ``model``'s policy (default: the training model's) holds the average."""
+        policy = (model or self.model).policy
+        if self.average is None:
+            raise RuntimeError("PolicyAverage.averaged() before training started")
+        own = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+        policy.load_state_dict(self.average)
+        try:
+            yield
+        finally:
+            policy.load_state_dict(own)
+
+    def save(self, path: Path) -> None:
+        """Write the average atomically (beside a checkpoint's zip)."""
+        atomic_save(path, lambda p: torch.save(self.average, p), overwrite=True)
+
+
+def load_average(zip_path: Path) -> dict[str, torch.Tensor]:
+    """The averaged weights saved beside the checkpoint ``zip_path``; a missing or unreadable
+    file raises ``FileNotFoundError`` / ``ValueError`` naming it."""
+    path = zip_path.with_name(zip_path.stem + AVERAGE_SUFFIX)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the checkpoint's averaged policy weights are missing")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged file: torch raises several kinds
+        raise ValueError(f"{path}: cannot read the averaged policy weights: {err}") from None
+
+
 # ----------------------------------------------------------------------- evaluation
 
 
@@ -142,6 +236,7 @@ class CurveEvaluator(BaseCallback):
     :param state: the shared :class:`RunState`.
     :param eval_env: the evaluation worlds.
     :param on_evaluation: hooks called after each row is recorded.
+    :param average: evaluate (and run the hooks on) this averaged policy instead of PPO's.
     """
 
     def __init__(
@@ -151,8 +246,10 @@ class CurveEvaluator(BaseCallback):
         state: RunState,
         eval_env: VecEnv,
         on_evaluation: Sequence[EvaluationHook] = (),
+        average: PolicyAverage | None = None,
     ) -> None:
         super().__init__(verbose=0)
+        self.average = average
         self.config = config
         self.state = state
         self.eval_env = eval_env
@@ -178,7 +275,13 @@ class CurveEvaluator(BaseCallback):
         self.logger.dump(steps)
 
     def evaluate(self) -> dict[str, Any]:
-        """Play the fixed evaluation episodes, record a curve row, log it, run the hooks."""
+        """Play the fixed evaluation episodes, record a curve row, log it, run the hooks;
+        with a :class:`PolicyAverage`, all of it on the averaged policy."""
+        view = self.average.averaged() if self.average is not None else contextlib.nullcontext()
+        with view:
+            return self._evaluate()
+
+    def _evaluate(self) -> dict[str, Any]:
         steps = int(self.model.num_timesteps)
         t0 = time.perf_counter()
         records = evaluate_policy_episodes(
@@ -320,10 +423,14 @@ class Checkpointer(BaseCallback):
     """Saves the model every ``checkpoint_every_steps`` (at the first rollout boundary at or
     after each multiple) and when training ends. A checkpoint is committed by its JSON
     record ``{timesteps, curve_rows, wall_time_s, overhead_s, created_at, config}``,
-    written after the zip; one already committed at the same step is kept as it is."""
+    written after the zip (and after the averaged weights, ``step-*.avg.pt``, with a
+    :class:`PolicyAverage`); one already committed at the same step is kept as it is."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, state: RunState) -> None:
+    def __init__(
+        self, config: TrainConfig, run_dir: Path, state: RunState, average: PolicyAverage | None = None
+    ) -> None:
         super().__init__(verbose=0)
+        self.average = average
         self.config = config
         self.folder = run_dir / CHECKPOINT_DIR
         self.state = state
@@ -351,6 +458,8 @@ class Checkpointer(BaseCallback):
         zip_path, meta_path = self.folder / f"{stem}.zip", self.folder / f"{stem}.json"
         if not meta_path.exists():
             atomic_save(zip_path, lambda p: self.model.save(p), overwrite=True)
+            if self.average is not None:
+                self.average.save(zip_path.with_name(stem + AVERAGE_SUFFIX))
             self.state.overhead += time.perf_counter() - t0
             meta = {
                 "timesteps": steps,
@@ -453,22 +562,25 @@ def training_callbacks(
     state: RunState,
     eval_env: VecEnv,
     extra: BaseCallback | Sequence[BaseCallback] | None = None,
+    average: PolicyAverage | None = None,
 ) -> CallbackList:
     """The run's callbacks in their order: the noise cap (with ``config.ppo.log_std_max``),
-    evaluator (with the nominee snapshots), the
+    the weight average (``average``, built by the caller, which saves the final model
+    through it), the evaluator (with the nominee snapshots), the
     early stop (with ``config.early_stop``), checkpointer, progress logger, then ``extra``
     (e.g. the fine-tuning mechanisms of :mod:`robosf_assets.training.finetune`)."""
     extra_list = [extra] if isinstance(extra, BaseCallback) else list(extra or [])
     evaluator = CurveEvaluator(
-        config, run_dir, state, eval_env, on_evaluation=[SaveNominees(config, run_dir, state)]
+        config, run_dir, state, eval_env, on_evaluation=[SaveNominees(config, run_dir, state)], average=average
     )
     stop = [StopWhenBarHolds(config, state)] if config.early_stop else []
     cap = [] if config.ppo.log_std_max is None else [CapLogStd(config.ppo.log_std_max)]
     return CallbackList([
         *cap,
+        *([] if average is None else [average]),
         evaluator,
         *stop,
-        Checkpointer(config, run_dir, state),
+        Checkpointer(config, run_dir, state, average),
         ProgressLogger(config, state),
         *extra_list,
     ])

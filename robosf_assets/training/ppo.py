@@ -53,6 +53,7 @@ evaluating and checkpointing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -77,8 +78,8 @@ from robosf_assets.logs import format_duration, get_logger
 from robosf_assets.threads import torch_threads
 from robosf_assets.training.device import resolve_device
 from robosf_assets.training.callbacks import (
-    BEST_DIR, CHECKPOINT_DIR, Checkpoint, RunState, checkpoint_stem, checkpoints,
-    latest_checkpoint, training_callbacks,
+    BEST_DIR, CHECKPOINT_DIR, Checkpoint, PolicyAverage, RunState, checkpoint_stem, checkpoints,
+    latest_checkpoint, load_average, training_callbacks,
 )
 from robosf_assets.training.train_config import PromotionBar, TrainConfig
 from robosf_assets.training.curves import (
@@ -404,6 +405,19 @@ def _build_model(
     return model
 
 
+def _policy_average(config: TrainConfig, ckpt: Checkpoint | None) -> PolicyAverage | None:
+    """The run's weight average (``ppo.policy_average_decay``), resumed from the checkpoint's."""
+    decay = config.ppo.policy_average_decay
+    if decay is None:
+        return None
+    if ckpt is None:
+        return PolicyAverage(decay)
+    try:
+        return PolicyAverage(decay, load_average(ckpt.model_path))
+    except (FileNotFoundError, ValueError) as err:
+        raise _damaged(ckpt.model_path.parent.parent, str(err)) from None
+
+
 def _train(
     config: TrainConfig,
     run_dir: Path,
@@ -426,7 +440,8 @@ def _train(
     if ckpt is not None:
         state.wall_offset_s = float(ckpt.meta["wall_time_s"])
         state.overhead_offset_s = float(ckpt.meta["overhead_s"])
-    run_callbacks = training_callbacks(config, run_dir, state, eval_env, callbacks)
+    average = _policy_average(config, ckpt)
+    run_callbacks = training_callbacks(config, run_dir, state, eval_env, callbacks, average)
     already_promoted = (
         ckpt is not None
         and config.early_stop
@@ -462,9 +477,11 @@ def _train(
             reset_num_timesteps=ckpt is None,
             tb_log_name="PPO",
         )
-    model_path = atomic_save(
-        run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=True
-    )  # nothing in an unfinished run directory is final (_prepare_run_dir)
+    final_view = contextlib.nullcontext() if average is None else average.averaged(model)
+    with final_view:  # with a weight average, the final model is the average
+        model_path = atomic_save(
+            run_dir / MODEL_NAME, lambda p: model.save(p), overwrite=True
+        )  # nothing in an unfinished run directory is final (_prepare_run_dir)
     best_path, best_steps = _publish_best(run_dir, state.curve, config.promotion)
     wall = state.wall_time_s()
     result = TrainResult(

@@ -169,6 +169,18 @@ class PPOHyperparams(_Model):
         "evaluated and recorded, drives flat out (docs/benchmark.md, 'The action noise').",
     )
 
+    policy_average_decay: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="If set, the policy that is evaluated, snapshotted and saved is an exponential "
+        "moving average of the policy's weights, updated after every PPO update with this decay "
+        "(avg <- d * avg + (1 - d) * weights; about 1 / (1 - d) updates remembered); PPO itself "
+        "keeps training its own weights (None: the weights as trained). Late in a run PPO's "
+        "weights wander between safer and riskier policies from update to update; their average "
+        "does not (docs/benchmark.md, 'The experts' weight average').",
+    )
+
     @field_validator("net_arch")
     @classmethod
     def _positive_layers(cls, v: list[int]) -> list[int]:

@@ -242,3 +242,80 @@ def test_log_std_cap_holds_for_every_rollout_and_the_saved_model(tmp_path) -> No
     assert torch.all(capped <= cap + 1e-7)
     free = train_ppo(tiny(ppo={**tiny().ppo.model_dump(), "log_std_init": 0.5}), tmp_path / "free")
     assert torch.all(PPO.load(free.model_path, device="cpu").policy.log_std > 0.0)
+
+
+def averaging(decay: float | None, **changes) -> TrainConfig:
+    return tiny(ppo={**tiny().ppo.model_dump(), "policy_average_decay": decay}, **changes)
+
+
+def test_policy_average_counts_each_update_once() -> None:
+    """The average takes the weights after an update (a rollout that ended) at the next
+    boundary or at the end of training, and never without one."""
+    from robosf_assets.training.callbacks import PolicyAverage
+
+    model = build_ppo(tiny(), make_vec_env("crossing", 4, 0, n_rays=16, horizon=60))
+    avg = PolicyAverage(0.75)
+    avg.init_callback(model)
+    avg.on_training_start({}, {})
+    start = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    with torch.no_grad():
+        model.policy.log_std.add_(1.0)  # what an update does to one tensor
+    avg.on_rollout_start()  # the first boundary of a call follows no update
+    assert torch.equal(avg.average["log_std"], start["log_std"])
+    avg.on_rollout_end()
+    avg.on_rollout_start()
+    assert torch.allclose(avg.average["log_std"], start["log_std"] + 0.25)
+    avg.on_training_end()  # an early stop: no update since that boundary
+    assert torch.allclose(avg.average["log_std"], start["log_std"] + 0.25)
+    assert torch.equal(avg.average["action_net.weight"], start["action_net.weight"])
+    with avg.averaged():
+        assert torch.allclose(model.policy.log_std, start["log_std"] + 0.25)
+    assert torch.allclose(model.policy.log_std, start["log_std"] + 1.0)  # PPO's weights restored
+
+
+def test_decay_zero_is_the_plain_run_and_a_decay_saves_and_evaluates_the_average(base_run, tmp_path) -> None:
+    run_dir, plain = base_run
+    zero = train_ppo(averaging(0.0), tmp_path / "zero")  # the average of the last update only
+    assert learning_columns(zero.curve) == learning_columns(plain.curve)
+    assert same_params(policy_params(zero.model_path), policy_params(plain.model_path))
+
+    averaged = train_ppo(averaging(0.5), tmp_path / "avg")
+    assert learning_columns(averaged.curve)[0] == learning_columns(plain.curve)[0]  # nothing trained yet
+    final = policy_params(averaged.model_path)
+    raw = policy_params(averaged.last_checkpoint)  # the checkpoint keeps PPO's own weights
+    assert not same_params(final, raw)
+    saved = torch.load(averaged.last_checkpoint.with_name("step-0000000512.avg.pt"), weights_only=True)
+    assert same_params(final, saved)
+    # the curve's last row judged the saved model
+    records = evaluate_policy_episodes(
+        PPO.load(averaged.model_path, device="cpu"), "crossing", eval_episode_seeds(tiny().eval),
+        env_overrides=tiny().env_overrides,
+    )
+    assert {k: averaged.curve[-1][k] for k in curve_point(records)} == curve_point(records)
+
+
+def test_an_averaged_run_resumes_from_its_saved_average_and_refuses_a_checkpoint_without_it(tmp_path) -> None:
+    # A resumed run is not the straight run bit for bit (SB3 does not restore its RNG
+    # state), but with decay 0 it must be the plain resumed run: nothing counted twice or lost.
+    def interrupted(cfg_at, name):
+        train_ppo(cfg_at(ROLLOUT), tmp_path / name)
+        return train_ppo(cfg_at(3 * ROLLOUT), tmp_path / name)
+
+    plain = interrupted(lambda n: tiny(total_timesteps=n), "plain")
+    zero = interrupted(lambda n: averaging(0.0, total_timesteps=n), "zero")
+    assert zero.resumed_from is not None
+    assert learning_columns(zero.curve) == learning_columns(plain.curve)
+    assert same_params(policy_params(zero.model_path), policy_params(plain.model_path))
+    # with a decay the resumed average starts from the checkpoint's, not from PPO's weights
+    half = interrupted(lambda n: averaging(0.5, total_timesteps=n), "half")
+    ckpt = tmp_path / "half" / CHECKPOINT_DIR
+    before = torch.load(ckpt / "step-0000000256.avg.pt", weights_only=True)
+    raw_after = policy_params(ckpt / "step-0000000512.zip")
+    after = torch.load(ckpt / "step-0000000512.avg.pt", weights_only=True)
+    key = "action_net.weight"
+    assert torch.allclose(after[key], 0.5 * before[key] + 0.5 * raw_after[key])
+
+    train_ppo(averaging(0.5, total_timesteps=ROLLOUT), tmp_path / "lost")
+    (tmp_path / "lost" / CHECKPOINT_DIR / "step-0000000256.avg.pt").unlink()
+    with pytest.raises(ValueError, match="averaged policy weights are missing"):
+        train_ppo(averaging(0.5, total_timesteps=2 * ROLLOUT), tmp_path / "lost")
