@@ -103,12 +103,11 @@ def give_up_callback(run_dir: Path, at_steps: int, min_success: float):
 
 
 def average_probe(config: Any, path: Path, decays: Sequence[float]):
-    """An SB3 callback that evaluates the policy and its weight averages (one per decay) on
-    the curve's episodes at every curve evaluation, appending one row per evaluation to
-    ``path``: ``{"timesteps", "weights": {...}, "average <d>": {...}}`` (success, collision,
-    mean return)."""
-    import contextlib
-
+    """An SB3 callback that keeps one weight average per decay, and is also the curve
+    evaluator's hook: with each curve row it evaluates the averages on the curve's episodes
+    and appends ``{"timesteps", "weights": {...}, "average <d>": {...}}`` (success, collision,
+    mean return; ``weights`` is the row itself) to ``path``. Pass it to ``train_ppo`` both as
+    a callback and as an evaluation hook."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     from robosf_assets.envs import make_vec_env
@@ -116,58 +115,48 @@ def average_probe(config: Any, path: Path, decays: Sequence[float]):
     from robosf_assets.training.evaluation import curve_point, evaluate_policy_episodes
     from robosf_assets.training.train_config import eval_episode_seeds
 
+    keys = ("success", "collision", "mean_return")
+
     class AverageProbe(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
             self.averages = {d: PolicyAverage(d) for d in decays}
             self.seeds = eval_episode_seeds(config.eval)
-            self.env = None
-            self.next_eval = 0
+            self.env = make_vec_env(config.scenario, min(config.eval.n_eval_envs, len(self.seeds)),
+                                    config.eval.eval_seed_base, **dict(config.env_overrides))
 
         def _on_training_start(self) -> None:
             for avg in self.averages.values():
                 avg.init_callback(self.model)
                 avg.on_training_start(self.locals, self.globals)
-            self.env = make_vec_env(config.scenario, min(config.eval.n_eval_envs, len(self.seeds)),
-                                    config.eval.eval_seed_base, **dict(config.env_overrides))
-            steps = self.model.num_timesteps  # a resumed run's curve already judged this step
-            self.next_eval = config.eval.next_eval_after(steps) if steps else 0
-            self.last = None
 
         def _on_rollout_end(self) -> None:
             for avg in self.averages.values():
                 avg.on_rollout_end()
 
-        def _on_rollout_start(self) -> None:
+        def _take_update(self) -> None:  # idempotent per update (PolicyAverage's pending flag)
             for avg in self.averages.values():
                 avg.on_rollout_start()
-            if self.model.num_timesteps >= self.next_eval:
-                self.evaluate()
+
+        def _on_rollout_start(self) -> None:
+            self._take_update()
 
         def _on_training_end(self) -> None:
-            for avg in self.averages.values():
-                avg.on_training_end()
-            if self.last != self.model.num_timesteps:
-                self.evaluate()
+            self._take_update()
 
         def _on_step(self) -> bool:
             return True
 
-        def _point(self, view: Any) -> dict[str, float]:
-            with view:
-                records = evaluate_policy_episodes(self.model, config.scenario, self.seeds, env=self.env)
-            p = curve_point(records)
-            return {k: p[k] for k in ("success", "collision", "mean_return")}
-
-        def evaluate(self) -> None:
-            steps = int(self.model.num_timesteps)
-            row = {"timesteps": steps, "weights": self._point(contextlib.nullcontext())}
+        def __call__(self, model: Any, row: dict[str, Any]) -> None:
+            # the evaluator runs before this callback at a boundary: take the update first
+            self._take_update()
+            out = {"timesteps": int(row["timesteps"]), "weights": {k: row[k] for k in keys}}
             for d, avg in self.averages.items():
-                row[f"average {d:g}"] = self._point(avg.averaged())
+                with avg.averaged(model):
+                    point = curve_point(evaluate_policy_episodes(model, config.scenario, self.seeds, env=self.env))
+                out[f"average {d:g}"] = {k: point[k] for k in keys}
             with open(path, "a") as fh:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
-            self.next_eval = config.eval.next_eval_after(steps)
-            self.last = steps
+                fh.write(json.dumps(out, sort_keys=True) + "\n")
 
     return AverageProbe()
 
@@ -201,10 +190,13 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     if give_up is not None:
         callbacks.append(give_up)
     probe_path = args.run_root / name / "average_probe.jsonl"
+    hooks = []
     if args.probe_average:
         probe_path.parent.mkdir(parents=True, exist_ok=True)
-        callbacks.append(average_probe(config, probe_path, args.probe_average))
-    result = train_ppo(config, args.run_root / name, callbacks=callbacks)
+        probe = average_probe(config, probe_path, args.probe_average)
+        callbacks.append(probe)
+        hooks.append(probe)
+    result = train_ppo(config, args.run_root / name, callbacks=callbacks, evaluation_hooks=hooks)
     curve = result.curve
     out = args.out_dir / name
     out.mkdir(parents=True, exist_ok=True)

@@ -563,15 +563,18 @@ def training_callbacks(
     eval_env: VecEnv,
     extra: BaseCallback | Sequence[BaseCallback] | None = None,
     average: PolicyAverage | None = None,
+    evaluation_hooks: Sequence[EvaluationHook] = (),
 ) -> CallbackList:
     """The run's callbacks in their order: the noise cap (with ``config.ppo.log_std_max``),
     the weight average (``average``, built by the caller, which saves the final model
     through it), the evaluator (with the nominee snapshots), the
     early stop (with ``config.early_stop``), checkpointer, progress logger, then ``extra``
-    (e.g. the fine-tuning mechanisms of :mod:`robosf_assets.training.finetune`)."""
+    (e.g. the fine-tuning mechanisms of :mod:`robosf_assets.training.finetune`); the
+    evaluator runs ``evaluation_hooks`` after its nominee snapshot."""
     extra_list = [extra] if isinstance(extra, BaseCallback) else list(extra or [])
     evaluator = CurveEvaluator(
-        config, run_dir, state, eval_env, on_evaluation=[SaveNominees(config, run_dir, state)], average=average
+        config, run_dir, state, eval_env, on_evaluation=[SaveNominees(config, run_dir, state), *evaluation_hooks],
+        average=average,
     )
     stop = [StopWhenBarHolds(config, state)] if config.early_stop else []
     cap = [] if config.ppo.log_std_max is None else [CapLogStd(config.ppo.log_std_max)]

@@ -78,7 +78,7 @@ from robosf_assets.logs import format_duration, get_logger
 from robosf_assets.threads import torch_threads
 from robosf_assets.training.device import resolve_device
 from robosf_assets.training.callbacks import (
-    BEST_DIR, CHECKPOINT_DIR, Checkpoint, PolicyAverage, RunState, checkpoint_stem, checkpoints,
+    BEST_DIR, CHECKPOINT_DIR, Checkpoint, EvaluationHook, PolicyAverage, RunState, checkpoint_stem, checkpoints,
     latest_checkpoint, load_average, training_callbacks,
 )
 from robosf_assets.training.train_config import PromotionBar, TrainConfig
@@ -357,6 +357,7 @@ def train_ppo(
     *,
     init_policy_state: Mapping[str, Any] | None = None,
     callbacks: BaseCallback | Sequence[BaseCallback] | None = None,
+    evaluation_hooks: Sequence[EvaluationHook] = (),
 ) -> TrainResult:
     """Train (or resume training) a PPO policy into ``run_dir``; see the module doc.
 
@@ -367,13 +368,15 @@ def train_ppo(
         must match :func:`build_ppo`'s policy. Ignored when resuming (the checkpoint wins).
     :param callbacks: extra SB3 callbacks, run after the run's own
         (:func:`~robosf_assets.training.callbacks.training_callbacks`).
+    :param evaluation_hooks: called with the model and each new curve row, after the nominee
+        snapshot (e.g. ``bench.calibrate --probe-average``).
     :return: the :class:`TrainResult`; ``run_dir/model.zip`` and ``training.json`` are written.
     """
     run_dir = Path(run_dir)
     started = time.perf_counter()
     ckpt, curve = _prepare_run_dir(config, run_dir)
     with torch_threads(config.torch_threads):
-        return _train(config, run_dir, ckpt, curve, started, init_policy_state, callbacks)
+        return _train(config, run_dir, ckpt, curve, started, init_policy_state, callbacks, evaluation_hooks)
 
 
 def _build_model(
@@ -426,6 +429,7 @@ def _train(
     started: float,
     init_policy_state: Mapping[str, Any] | None,
     callbacks: BaseCallback | Sequence[BaseCallback] | None,
+    evaluation_hooks: Sequence[EvaluationHook],
 ) -> TrainResult:
     overrides = dict(config.env_overrides)
     env = make_vec_env(config.scenario, config.n_envs, config.train_seed_base, **overrides)
@@ -441,7 +445,7 @@ def _train(
         state.wall_offset_s = float(ckpt.meta["wall_time_s"])
         state.overhead_offset_s = float(ckpt.meta["overhead_s"])
     average = _policy_average(config, ckpt)
-    run_callbacks = training_callbacks(config, run_dir, state, eval_env, callbacks, average)
+    run_callbacks = training_callbacks(config, run_dir, state, eval_env, callbacks, average, evaluation_hooks)
     already_promoted = (
         ckpt is not None
         and config.early_stop
